@@ -104,7 +104,7 @@
 //!
 //! # Features
 //!
-//! - `tower`: [`CircuitBreakerLayer`](crate::CircuitBreakerLayer) and its service and future.
+//! - `tower`: `CircuitBreakerLayer` with its service and named response future.
 //! - `http` (implies `tower`): `HttpClassifier`, `rejected_response`, `HttpCircuitBreakerLayer`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
