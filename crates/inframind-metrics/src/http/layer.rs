@@ -1,0 +1,126 @@
+use super::endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
+use super::service::MetricsService;
+use super::table::HttpTable;
+use crate::Metrics;
+use http::{Extensions, Uri};
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use tower_layer::Layer;
+
+/// A tower layer recording the HTTP families of a [`Metrics`] registry.
+///
+/// See the [module docs](crate::http) for the labels and the guarantees.
+#[derive(Debug)]
+pub struct MetricsLayer<E = DefaultEndpoint> {
+    pub(crate) shared: Arc<Shared<E>>,
+}
+
+impl<E> Clone for MetricsLayer<E> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Shared<E> {
+    pub(crate) table: Arc<HttpTable>,
+    pub(crate) endpoint: E,
+    pub(crate) excluded: Vec<Box<str>>,
+    pub(crate) exemplars: bool,
+}
+
+impl MetricsLayer {
+    /// A layer recording into `metrics`, labelling by axum's `MatchedPath` (feature `axum`).
+    pub fn new(metrics: &Metrics) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                table: Arc::clone(metrics.http_table()),
+                endpoint: DefaultEndpoint,
+                excluded: Vec::new(),
+                exemplars: true,
+            }),
+        }
+    }
+}
+
+impl<E: Clone> MetricsLayer<E> {
+    fn shared_mut(&mut self) -> &mut Shared<E> {
+        Arc::make_mut(&mut self.shared)
+    }
+
+    /// Does not record requests whose path or route template equals `path` (for example
+    /// `/metrics` or `/health`).
+    #[must_use]
+    pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
+        self.shared_mut()
+            .excluded
+            .push(path.into().into_boxed_str());
+        self
+    }
+
+    /// Whether exemplars carry trace ids ([`TraceId`](crate::TraceId) extension or W3C
+    /// `traceparent` header). On by default.
+    #[must_use]
+    pub fn exemplars(mut self, enabled: bool) -> Self {
+        self.shared_mut().exemplars = enabled;
+        self
+    }
+
+    /// Labels requests with `f(uri, extensions)`: it must return a route template, or `None`
+    /// for an unmatched request.
+    ///
+    /// ```
+    /// use inframind_metrics::{Metrics, MetricsLayer};
+    /// use std::borrow::Cow;
+    ///
+    /// let metrics = Metrics::new();
+    /// let layer = MetricsLayer::new(&metrics).endpoint_fn(|uri, _ext| {
+    ///     let path = uri.path();
+    ///     if path == "/health" {
+    ///         Some(Cow::Borrowed("/health"))
+    ///     } else if path.starts_with("/users/") {
+    ///         Some(Cow::Borrowed("/users/{id}"))
+    ///     } else {
+    ///         None
+    ///     }
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn endpoint_fn<F>(self, f: F) -> MetricsLayer<EndpointFn<F>>
+    where
+        F: for<'a> Fn(&'a Uri, &'a Extensions) -> Option<Cow<'a, str>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.endpoint_label(EndpointFn(f))
+    }
+
+    /// Labels requests with any [`EndpointLabel`].
+    pub fn endpoint_label<E2: EndpointLabel>(self, endpoint: E2) -> MetricsLayer<E2> {
+        let shared = Arc::unwrap_or_clone(self.shared);
+        MetricsLayer {
+            shared: Arc::new(Shared {
+                table: shared.table,
+                endpoint,
+                excluded: shared.excluded,
+                exemplars: shared.exemplars,
+            }),
+        }
+    }
+}
+
+impl<S, E> Layer<S> for MetricsLayer<E> {
+    type Service = MetricsService<S, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            shared: Arc::clone(&self.shared),
+            last: Arc::new(OnceLock::new()),
+        }
+    }
+}
