@@ -1,0 +1,129 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The `promtool` binary; panics with install advice when it is missing (never skips).
+pub fn promtool() -> PathBuf {
+    let candidates = std::env::var_os("PROMTOOL")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .into_iter()
+                .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .map(|d| d.join("promtool")),
+        )
+        .chain([PathBuf::from("/usr/bin/promtool")]);
+    for c in candidates {
+        if c.is_file() {
+            return c;
+        }
+    }
+    panic!(
+        "promtool not found: install it with `apt-get install -y prometheus` (Debian/Ubuntu), or set \
+         PROMTOOL to its path; `./scripts/test` installs it"
+    );
+}
+
+/// Runs promtool with `args`, feeding `stdin`; returns (success, stdout + stderr).
+pub fn run_promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let mut child = Command::new(promtool())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    {
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "inframind-metrics-{tag}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Validates an OpenMetrics exposition with promtool's OpenMetrics parser (`tsdb
+/// create-blocks-from openmetrics`), which needs a timestamp on every sample: one is inserted
+/// after each value, before any exemplar.
+pub fn check_openmetrics(text: &str) -> (bool, String) {
+    let mut stamped = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            stamped.push_str(line);
+        } else if let Some(i) = line.find(" # {") {
+            stamped.push_str(&line[..i]);
+            stamped.push_str(" 1700000000");
+            stamped.push_str(&line[i..]);
+        } else {
+            stamped.push_str(line);
+            stamped.push_str(" 1700000000");
+        }
+        stamped.push('\n');
+    }
+    let dir = Scratch::new("om");
+    let input = dir.0.join("metrics.om");
+    std::fs::write(&input, stamped).expect("write exposition");
+    let out = dir.0.join("blocks");
+    run_promtool(
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            input.to_str().expect("utf8"),
+            out.to_str().expect("utf8"),
+        ],
+        None,
+    )
+}
+
+/// The value of the sample whose line starts with `series` followed by a space.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?.strip_prefix(' ')?;
+        rest.split(' ').next()?.parse().ok()
+    })
+}
+
+/// Every sample line of `family` (name prefix followed by `{` or a space).
+pub fn lines<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .collect()
+}
