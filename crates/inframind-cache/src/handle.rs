@@ -1,0 +1,214 @@
+//! [`CacheHandle`]: invalidation and statistics, shared by every layer on one store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{CacheError, StoreError};
+use crate::flight::Flights;
+use crate::key::validate_namespace;
+use crate::layer::CacheLayerBuilder;
+use crate::store::Store;
+
+/// A cheap, cloneable handle on a cache: invalidate entries from handlers and admin code, and
+/// read statistics.
+///
+/// Every [`CacheLayer`](crate::CacheLayer) built from one handle (see
+/// [`CacheHandle::layer`]) shares its store, its statistics and its single-flight table, so one
+/// handle serves an application with a layer per route.
+#[derive(Clone, Debug)]
+pub struct CacheHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) counters: Counters,
+    pub(crate) flights: Arc<Flights>,
+}
+
+/// The counters behind [`CacheStats`]: relaxed atomics, read only when a snapshot is taken.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) stale_hits: AtomicU64,
+    pub(crate) bypasses: AtomicU64,
+    pub(crate) coalesced_waits: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+    pub(crate) bytes_stored: AtomicU64,
+    pub(crate) bytes_saved_by_compression: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn store_error(&self, error: &StoreError) {
+        tracing::debug!(%error, "cache store error; serving from the inner service");
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of a cache's counters, since the handle was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Requests answered from a fresh entry (including `304 Not Modified` answers).
+    pub hits: u64,
+    /// Cacheable requests that called the inner service.
+    pub misses: u64,
+    /// Requests answered from an expired entry: stale-while-revalidate, or stale-if-error when
+    /// the inner service failed.
+    pub stale_hits: u64,
+    /// Requests the cache did not handle: methods other than GET and HEAD, credentials on a
+    /// route not keyed per user, or a per-user route without a principal.
+    pub bypasses: u64,
+    /// Requests that waited for a concurrent miss on the same key and reused its response.
+    pub coalesced_waits: u64,
+    /// Store operations that failed or timed out (the requests were still served).
+    pub store_errors: u64,
+    /// Bytes written to the store (encoded entries, after compression).
+    pub bytes_stored: u64,
+    /// Bytes compression kept out of the store: the sum of (plain − compressed) body sizes.
+    pub bytes_saved_by_compression: u64,
+    /// Entries in the store, when the store can tell (the in-process store can; Redis cannot
+    /// tell this cache's keys from others' cheaply, so `None`).
+    pub entries: Option<u64>,
+}
+
+impl CacheStats {
+    /// The share of cacheable requests answered without calling the inner service:
+    /// `(hits + stale_hits + coalesced_waits) / (that + misses)`, or 0 with no requests.
+    pub fn hit_rate(&self) -> f64 {
+        let served = self.hits + self.stale_hits + self.coalesced_waits;
+        let total = served + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            served as f64 / total as f64
+        }
+    }
+}
+
+impl CacheHandle {
+    /// A handle on a new cache over `store`.
+    pub fn new(store: impl Store) -> Self {
+        Self::from_arc(Arc::new(store))
+    }
+
+    /// A handle on a new cache over a shared store.
+    pub fn from_arc(store: Arc<dyn Store>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                counters: Counters::default(),
+                flights: Arc::new(Flights::new()),
+            }),
+        }
+    }
+
+    /// A builder for a layer on this handle's cache.
+    pub fn layer(&self) -> CacheLayerBuilder {
+        CacheLayerBuilder::new(self.clone())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// A snapshot of the counters: a few relaxed atomic loads, plus the store's entry count.
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CacheStats {
+            hits: load(&c.hits),
+            misses: load(&c.misses),
+            stale_hits: load(&c.stale_hits),
+            bypasses: load(&c.bypasses),
+            coalesced_waits: load(&c.coalesced_waits),
+            store_errors: load(&c.store_errors),
+            bytes_stored: load(&c.bytes_stored),
+            bytes_saved_by_compression: load(&c.bytes_saved_by_compression),
+            entries: self.shared.store.entries(),
+        }
+    }
+
+    /// Invalidates the entries whose keys match `pattern`, a Redis-style glob over keys
+    /// `{namespace}:{digest}`:
+    ///
+    /// - `ns:*` or `ns*`, where `ns` is a namespace without glob characters (for example
+    ///   `assessments:*`, `assessments:list*`): namespace `ns` and every namespace below it
+    ///   (`ns:...`) are invalidated through a generation change, O(1) store work however many
+    ///   entries they hold. Sibling namespaces that merely start with the same characters
+    ///   (`nsx`) are not touched; name them, or use a glob such as `ns?*:*`.
+    /// - any other glob (`*:list:*`, `a?c:*`): matching keys are deleted, on Redis with
+    ///   `SCAN ... MATCH` and `UNLINK` in batches (never `KEYS`).
+    /// - a pattern without glob characters: that one key, as [`invalidate_key`](Self::invalidate_key).
+    ///
+    /// Returns how many keys were deleted. A namespace invalidation deletes nothing (its
+    /// entries become unreachable at once and their bytes are reclaimed as they expire or are
+    /// overwritten), so it returns 0.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidPattern`] for an empty pattern or one starting with `@` (reserved),
+    /// [`CacheError::Store`] when the store could not be reached: unlike lookups, which fail
+    /// open, an invalidation that may not have happened is reported to its caller.
+    pub async fn invalidate(&self, pattern: &str) -> Result<u64, CacheError> {
+        let invalid = |reason| CacheError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason,
+        };
+        if pattern.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if pattern.starts_with('@') {
+            return Err(invalid("a leading `@` is reserved"));
+        }
+        let store = &self.shared.store;
+        if let Some(namespace) = pattern.strip_suffix('*') {
+            let namespace = namespace.strip_suffix(':').unwrap_or(namespace);
+            if validate_namespace(namespace).is_ok() {
+                store.bump_namespace(namespace).await?;
+                return Ok(0);
+            }
+        }
+        if pattern.contains(['*', '?', '[', '\\']) {
+            return Ok(store.delete_matching(pattern).await?);
+        }
+        let deleted = store.delete(pattern).await?;
+        Ok(u64::from(deleted))
+    }
+
+    /// Deletes the entry under `key` (as built by
+    /// [`CacheLayer::key_for`](crate::CacheLayer::key_for)); whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Store`] when the store could not be reached.
+    pub async fn invalidate_key(&self, key: &str) -> Result<bool, CacheError> {
+        Ok(self.shared.store.delete(key).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_rate_counts_every_answer_without_the_inner_service() {
+        let stats = CacheStats {
+            hits: 6,
+            stale_hits: 1,
+            coalesced_waits: 1,
+            misses: 2,
+            bypasses: 100,
+            ..CacheStats::default()
+        };
+        assert!((stats.hit_rate() - 0.8).abs() < 1e-9);
+        assert_eq!(CacheStats::default().hit_rate(), 0.0);
+    }
+}

@@ -1,0 +1,395 @@
+//! [`CacheLayer`] and its builder.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use tower_layer::Layer;
+
+use crate::error::CacheError;
+use crate::handle::CacheHandle;
+use crate::key::{KeyBuilder, namespace_chain, validate_namespace};
+use crate::service::CacheService;
+use crate::store::Store;
+
+/// The identity a per-user route is keyed by, put into the request's extensions by the
+/// application's authentication (never taken from a header the client chooses).
+///
+/// ```
+/// use inframind_cache::CachePrincipal;
+///
+/// let mut request = http::Request::get("/api/users/42/assessments").body(()).unwrap();
+/// // What an auth middleware does once it has verified the caller:
+/// request.extensions_mut().insert(CachePrincipal::new("user-42"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CachePrincipal(Arc<str>);
+
+impl CachePrincipal {
+    /// A principal (a user id, a tenant id...).
+    pub fn new(id: impl Into<Arc<str>>) -> Self {
+        Self(id.into())
+    }
+
+    /// The principal's id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+type Extractor = dyn Fn(&http::Extensions) -> Option<String> + Send + Sync;
+
+/// Where a per-user route finds its principal.
+#[derive(Clone)]
+pub(crate) enum Principal {
+    Extension,
+    Custom(Arc<Extractor>),
+}
+
+impl Principal {
+    fn get<'a>(&self, extensions: &'a http::Extensions) -> Option<Cow<'a, str>> {
+        match self {
+            Self::Extension => extensions
+                .get::<CachePrincipal>()
+                .map(|p| Cow::Borrowed(p.as_str())),
+            Self::Custom(f) => f(extensions).map(Cow::Owned),
+        }
+    }
+}
+
+/// A set of status codes, as a bitmap over 100..=999.
+#[derive(Clone)]
+pub(crate) struct StatusSet([u64; 16]);
+
+impl StatusSet {
+    fn new(codes: impl IntoIterator<Item = StatusCode>) -> Self {
+        let mut bits = [0; 16];
+        for code in codes {
+            let c = usize::from(code.as_u16());
+            bits[c / 64] |= 1 << (c % 64);
+        }
+        Self(bits)
+    }
+
+    pub(crate) fn contains(&self, code: StatusCode) -> bool {
+        let c = usize::from(code.as_u16());
+        self.0[c / 64] & (1 << (c % 64)) != 0
+    }
+}
+
+/// A layer's settings, shared by its services.
+pub(crate) struct Config {
+    pub(crate) keys: KeyBuilder,
+    pub(crate) namespaces: Arc<[Arc<str>]>,
+    pub(crate) ttl: Duration,
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) stale_if_error: Duration,
+    pub(crate) compress_above: Option<usize>,
+    pub(crate) compression_level: i32,
+    pub(crate) max_body: usize,
+    pub(crate) statuses: StatusSet,
+    pub(crate) principal: Option<Principal>,
+    pub(crate) status_name: Arc<str>,
+    pub(crate) bypass_status: HeaderValue,
+    pub(crate) store_error_status: HeaderValue,
+}
+
+/// Why a request is not handled by the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bypass {
+    Method,
+    Credentials,
+    NoPrincipal,
+}
+
+impl Config {
+    /// The key of a cacheable request, or why the cache leaves it alone.
+    pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<String, Bypass> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(Bypass::Method);
+        }
+        match &self.principal {
+            Some(source) => match source.get(req.extensions()) {
+                Some(principal) => Ok(self.keys.key(req, Some(&principal))),
+                None => Err(Bypass::NoPrincipal),
+            },
+            None => {
+                let headers = req.headers();
+                if headers.contains_key(header::AUTHORIZATION)
+                    || headers.contains_key(header::COOKIE)
+                {
+                    Err(Bypass::Credentials)
+                } else {
+                    Ok(self.keys.key(req, None))
+                }
+            }
+        }
+    }
+
+    /// How long the store keeps an entry: its TTL plus the longer stale window.
+    pub(crate) fn store_ttl(&self) -> Duration {
+        self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    }
+}
+
+/// A tower layer that caches GET and HEAD responses of the service it wraps.
+///
+/// Build one with [`CacheLayer::builder`] (a new cache over a store) or
+/// [`CacheHandle::layer`] (another layer on an existing cache, for example one per route with
+/// its own TTL and namespace). See the [crate docs](crate) for behaviour and an example.
+#[derive(Clone)]
+pub struct CacheLayer {
+    pub(crate) config: Arc<Config>,
+    pub(crate) handle: CacheHandle,
+}
+
+impl std::fmt::Debug for CacheLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheLayer")
+            .field("namespace", &self.config.namespaces.last())
+            .field("ttl", &self.config.ttl)
+            .field("per_user", &self.config.principal.is_some())
+            .field("store", self.handle.store())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheLayer {
+    /// A builder for a layer on a new cache over `store`.
+    pub fn builder(store: impl Store) -> CacheLayerBuilder {
+        CacheHandle::new(store).layer()
+    }
+
+    /// The handle for invalidation and statistics, shared with every layer built from it.
+    pub fn handle(&self) -> CacheHandle {
+        self.handle.clone()
+    }
+
+    /// The key this layer stores `req`'s response under, or `None` when the layer would not
+    /// cache it (not GET or HEAD, credentials without per-user keying, no principal).
+    pub fn key_for<B>(&self, req: &Request<B>) -> Option<String> {
+        self.config.classify(req).ok()
+    }
+}
+
+impl<S> Layer<S> for CacheLayer {
+    type Service = CacheService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CacheService::from_parts(inner, Arc::clone(&self.config), self.handle.clone())
+    }
+}
+
+/// Settings for a [`CacheLayer`]; every one has a safe default.
+#[derive(Clone)]
+pub struct CacheLayerBuilder {
+    handle: CacheHandle,
+    ttl: Duration,
+    namespace: String,
+    principal: Option<Principal>,
+    vary: Vec<HeaderName>,
+    compress_above: Option<Option<usize>>,
+    compression_level: i32,
+    max_body: usize,
+    statuses: Vec<StatusCode>,
+    stale_while_revalidate: Duration,
+    stale_if_error: Duration,
+    status_name: String,
+}
+
+impl std::fmt::Debug for CacheLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheLayerBuilder")
+            .field("ttl", &self.ttl)
+            .field("namespace", &self.namespace)
+            .field("per_user", &self.principal.is_some())
+            .field("vary", &self.vary)
+            .field("max_body", &self.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheLayerBuilder {
+    pub(crate) fn new(handle: CacheHandle) -> Self {
+        Self {
+            handle,
+            ttl: Duration::from_secs(60),
+            namespace: "cache".to_owned(),
+            principal: None,
+            vary: Vec::new(),
+            compress_above: None,
+            compression_level: 3,
+            max_body: 1024 * 1024,
+            statuses: [200, 203, 204, 300, 301, 308]
+                .into_iter()
+                .filter_map(|c| StatusCode::from_u16(c).ok())
+                .collect(),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            status_name: "inframind".to_owned(),
+        }
+    }
+
+    /// How long an entry is fresh. Default 60 s.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The namespace keys live under, `:`-separated (for example `assessments:list`); the unit
+    /// of O(1) invalidation with [`CacheHandle::invalidate`]. Default `cache`.
+    pub fn prefix(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Keys entries per user, by the [`CachePrincipal`] in the request's extensions.
+    ///
+    /// Requests without a principal then bypass the cache. Credentials (`Authorization`,
+    /// `Cookie`) no longer cause a bypass, and responses with `Set-Cookie`, `private` or
+    /// `no-store` are stored, since only their own user can ever get them back.
+    pub fn per_user(mut self) -> Self {
+        self.principal = Some(Principal::Extension);
+        self
+    }
+
+    /// Keys entries per user, by what `extract` finds in the request's extensions (for example
+    /// your own claims type). As [`per_user`](Self::per_user) otherwise.
+    pub fn per_user_with<F>(mut self, extract: F) -> Self
+    where
+        F: Fn(&http::Extensions) -> Option<String> + Send + Sync + 'static,
+    {
+        self.principal = Some(Principal::Custom(Arc::new(extract)));
+        self
+    }
+
+    /// Adds a request header whose value is part of the key (as `Vary` does).
+    pub fn vary(mut self, header: HeaderName) -> Self {
+        if !self.vary.contains(&header) {
+            self.vary.push(header);
+        }
+        self
+    }
+
+    /// Compresses bodies of at least `bytes` with zstd before storing them. Default: the
+    /// store's choice, 1 KiB for Redis and off for the in-process store (where decompressing
+    /// on every hit would cost more than the memory it saves).
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(Some(bytes));
+        self
+    }
+
+    /// Stores bodies uncompressed.
+    pub fn no_compression(mut self) -> Self {
+        self.compress_above = Some(None);
+        self
+    }
+
+    /// The zstd level (1..=22). Default 3.
+    pub fn compression_level(mut self, level: i32) -> Self {
+        self.compression_level = level;
+        self
+    }
+
+    /// The largest body the cache buffers and stores. A larger response is passed through:
+    /// the bytes buffered so far, then the rest of the body unbuffered, and nothing is stored.
+    /// Default 1 MiB.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The statuses whose responses are stored. Default 200, 203, 204, 300, 301 and 308.
+    pub fn cacheable_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+
+    /// For how long after expiry an entry is still served (`X-Cache: STALE`) while one
+    /// background request refreshes it. Default 0 (off).
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.stale_while_revalidate = window;
+        self
+    }
+
+    /// For how long after expiry an entry is served when the inner service fails (an error or
+    /// a 5xx status). Default 0 (off).
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = window;
+        self
+    }
+
+    /// The cache's name in `Cache-Status` headers. Default `inframind`.
+    pub fn cache_status_name(mut self, name: impl Into<String>) -> Self {
+        self.status_name = name.into();
+        self
+    }
+
+    /// The layer.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidNamespace`] for a prefix that is empty, has empty segments, glob
+    /// characters, whitespace or a leading `@`; [`CacheError::InvalidSetting`] for a TTL under
+    /// one millisecond, a zstd level outside 1..=22, or a `Cache-Status` name that is not a
+    /// token.
+    pub fn build(self) -> Result<CacheLayer, CacheError> {
+        validate_namespace(&self.namespace)?;
+        if self.ttl < Duration::from_millis(1) {
+            return Err(CacheError::InvalidSetting {
+                setting: "ttl",
+                reason: "must be at least 1 ms",
+            });
+        }
+        if !(1..=22).contains(&self.compression_level) {
+            return Err(CacheError::InvalidSetting {
+                setting: "compression_level",
+                reason: "zstd levels are 1..=22",
+            });
+        }
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        if !token(&self.status_name) {
+            return Err(CacheError::InvalidSetting {
+                setting: "cache_status_name",
+                reason: "must be an HTTP token",
+            });
+        }
+        let value = |s: String| {
+            HeaderValue::try_from(s).map_err(|_| CacheError::InvalidSetting {
+                setting: "cache_status_name",
+                reason: "must be an HTTP token",
+            })
+        };
+        let namespace: Arc<str> = Arc::from(self.namespace.as_str());
+        let compress_above = self
+            .compress_above
+            .unwrap_or_else(|| self.handle.store().default_compression_threshold());
+        let config = Config {
+            keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary)),
+            namespaces: namespace_chain(&namespace),
+            ttl: self.ttl,
+            stale_while_revalidate: self.stale_while_revalidate,
+            stale_if_error: self.stale_if_error,
+            compress_above,
+            compression_level: self.compression_level,
+            max_body: self.max_body,
+            statuses: StatusSet::new(self.statuses),
+            principal: self.principal,
+            bypass_status: value(format!("{}; fwd=bypass", self.status_name))?,
+            store_error_status: value(format!(
+                "{}; fwd=miss; detail=store-error",
+                self.status_name
+            ))?,
+            status_name: Arc::from(self.status_name),
+        };
+        Ok(CacheLayer {
+            config: Arc::new(config),
+            handle: self.handle,
+        })
+    }
+}

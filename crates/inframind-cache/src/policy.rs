@@ -1,0 +1,196 @@
+//! HTTP decisions: what may be stored, shared, compressed, and which validators match.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Directives of a `Cache-Control` header that the cache acts on.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Directives {
+    pub(crate) no_store: bool,
+    pub(crate) private: bool,
+    pub(crate) no_cache: bool,
+}
+
+pub(crate) fn cache_control(headers: &HeaderMap) -> Directives {
+    let mut out = Directives::default();
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else {
+            // Unreadable directives: assume the strictest.
+            out.no_store = true;
+            continue;
+        };
+        for directive in value.split(',') {
+            let name = directive.split('=').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("no-store") {
+                out.no_store = true;
+            } else if name.eq_ignore_ascii_case("private") {
+                out.private = true;
+            } else if name.eq_ignore_ascii_case("no-cache") {
+                out.no_cache = true;
+            }
+        }
+    }
+    out
+}
+
+/// Whether a response may be handed to other requests for the same key (coalesced waiters and,
+/// if its status allows, later requests through the store).
+///
+/// Outside per-user keying, a response with `Set-Cookie`, `Cache-Control: no-store` or
+/// `private` is never shared. A `Vary` naming a header the key does not cover (or `*`) means
+/// the response depends on something the key cannot tell apart, so it is never shared either.
+pub(crate) fn shareable(headers: &HeaderMap, per_user: bool, key_vary: &[HeaderName]) -> bool {
+    if !per_user {
+        if headers.contains_key(header::SET_COOKIE) {
+            return false;
+        }
+        let cc = cache_control(headers);
+        if cc.no_store || cc.private {
+            return false;
+        }
+    }
+    for value in headers.get_all(header::VARY) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "*"
+                || !key_vary
+                    .iter()
+                    .any(|v| v.as_str().eq_ignore_ascii_case(name))
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Whether the client accepts zstd (`Accept-Encoding: zstd`, with a non-zero q-value).
+pub(crate) fn accepts_zstd(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .any(|value| {
+            value.to_str().is_ok_and(|value| {
+                value.split(',').any(|item| {
+                    let mut parts = item.split(';');
+                    let coding = parts.next().unwrap_or("").trim();
+                    coding.eq_ignore_ascii_case("zstd")
+                        && parts.all(|param| {
+                            let param = param.trim();
+                            match param
+                                .strip_prefix("q=")
+                                .or_else(|| param.strip_prefix("Q="))
+                            {
+                                Some(q) => q.trim().parse::<f32>().is_ok_and(|q| q > 0.0),
+                                None => true,
+                            }
+                        })
+                })
+            })
+        })
+}
+
+/// `If-None-Match` against an entity tag, with the weak comparison RFC 9110 prescribes.
+pub(crate) fn none_match(if_none_match: &HeaderValue, etag: &[u8]) -> bool {
+    let Ok(list) = if_none_match.to_str() else {
+        return false;
+    };
+    let strip = |tag: &[u8]| -> Vec<u8> { tag.strip_prefix(b"W/").unwrap_or(tag).to_vec() };
+    let ours = strip(etag);
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || strip(candidate.as_bytes()) == ours)
+}
+
+/// Response headers the cache does not store: hop-by-hop headers, framing, and headers it
+/// computes for each response it serves.
+pub(crate) fn stored_header(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "content-length"
+            | "age"
+            | "date"
+            | "x-cache"
+            | "cache-status"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn zstd_acceptance() {
+        assert!(accepts_zstd(&headers(&[("accept-encoding", "gzip, zstd")])));
+        assert!(accepts_zstd(&headers(&[("accept-encoding", "ZSTD;q=0.5")])));
+        assert!(!accepts_zstd(&headers(&[("accept-encoding", "zstd;q=0")])));
+        assert!(!accepts_zstd(&headers(&[("accept-encoding", "gzip, br")])));
+        assert!(!accepts_zstd(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn sharing_rules() {
+        let vary = [HeaderName::from_static("accept-language")];
+        assert!(shareable(
+            &headers(&[("content-type", "application/json")]),
+            false,
+            &vary
+        ));
+        assert!(!shareable(&headers(&[("set-cookie", "a=b")]), false, &vary));
+        assert!(shareable(&headers(&[("set-cookie", "a=b")]), true, &vary));
+        assert!(!shareable(
+            &headers(&[("cache-control", "max-age=5, no-store")]),
+            false,
+            &vary
+        ));
+        assert!(!shareable(
+            &headers(&[("cache-control", "private=\"x\"")]),
+            false,
+            &vary
+        ));
+        assert!(shareable(
+            &headers(&[("cache-control", "private")]),
+            true,
+            &vary
+        ));
+        assert!(shareable(
+            &headers(&[("vary", "Accept-Language")]),
+            false,
+            &vary
+        ));
+        assert!(!shareable(
+            &headers(&[("vary", "accept-encoding")]),
+            false,
+            &vary
+        ));
+        assert!(!shareable(&headers(&[("vary", "*")]), true, &vary));
+    }
+
+    #[test]
+    fn etag_matching() {
+        let inm = HeaderValue::from_static("\"a\", W/\"b\"");
+        assert!(none_match(&inm, b"\"a\""));
+        assert!(none_match(&inm, b"\"b\""));
+        assert!(!none_match(&inm, b"\"c\""));
+        assert!(none_match(&HeaderValue::from_static("*"), b"\"c\""));
+    }
+}

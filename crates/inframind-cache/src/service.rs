@@ -1,0 +1,756 @@
+//! [`CacheService`]: the request path.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use tower_service::Service;
+
+use crate::body::CacheBody;
+use crate::envelope::{Envelope, etag_of};
+use crate::flight::{self, Join, Outcome};
+use crate::future::ResponseFuture;
+use crate::handle::{CacheHandle, Counters, Shared};
+use crate::layer::{CacheLayer, Config};
+use crate::policy;
+
+/// `X-Cache: HIT | MISS | STALE | BYPASS`.
+pub(crate) const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+/// RFC 9211 `Cache-Status`.
+pub(crate) const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+const HIT: HeaderValue = HeaderValue::from_static("HIT");
+const MISS: HeaderValue = HeaderValue::from_static("MISS");
+const STALE: HeaderValue = HeaderValue::from_static("STALE");
+const BYPASS: HeaderValue = HeaderValue::from_static("BYPASS");
+const ZSTD: HeaderValue = HeaderValue::from_static("zstd");
+const ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("accept-encoding");
+
+/// A tower service that answers GET and HEAD requests from a cache, calling the inner service
+/// on a miss. Built by [`CacheLayer`].
+pub struct CacheService<S> {
+    inner: S,
+    config: Arc<Config>,
+    handle: CacheHandle,
+}
+
+impl<S: Clone> Clone for CacheService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for CacheService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheService")
+            .field("inner", &self.inner)
+            .field("namespace", &self.config.namespaces.last())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> CacheService<S> {
+    /// Wraps `inner` with `layer`'s cache.
+    pub fn new(inner: S, layer: &CacheLayer) -> Self {
+        Self::from_parts(inner, Arc::clone(&layer.config), layer.handle.clone())
+    }
+
+    pub(crate) fn from_parts(inner: S, config: Arc<Config>, handle: CacheHandle) -> Self {
+        Self {
+            inner,
+            config,
+            handle,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The cache's handle.
+    pub fn handle(&self) -> &CacheHandle {
+        &self.handle
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for CacheService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Send + 'static,
+{
+    type Response = Response<CacheBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        match self.config.classify(&req) {
+            Err(_) => {
+                Counters::add(&self.handle.shared.counters.bypasses, 1);
+                ResponseFuture::bypass(
+                    self.inner.call(req),
+                    BYPASS,
+                    self.config.bypass_status.clone(),
+                )
+            }
+            Ok(key) => {
+                let ctx = RequestCtx {
+                    accepts_zstd: policy::accepts_zstd(req.headers()),
+                    if_none_match: req.headers().get(header::IF_NONE_MATCH).cloned(),
+                };
+                // The ready service goes into the future; a clone stays behind for the next
+                // `poll_ready`.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::cached(Box::pin(run(
+                    Arc::clone(&self.config),
+                    self.handle.clone(),
+                    inner,
+                    req,
+                    key,
+                    ctx,
+                )))
+            }
+        }
+    }
+}
+
+/// What the response to one request depends on besides the entry.
+struct RequestCtx {
+    accepts_zstd: bool,
+    if_none_match: Option<HeaderValue>,
+}
+
+/// A decoded entry, with its uncompressed body when the client needs it.
+#[derive(Clone)]
+pub(crate) struct Cached {
+    envelope: Envelope,
+    /// Always present unless the body is compressed and the client takes zstd.
+    plain: Option<Bytes>,
+}
+
+/// How a response was produced, for `X-Cache` and `Cache-Status`.
+#[derive(Clone, Copy)]
+enum Label {
+    Hit,
+    Stale(&'static str),
+    Miss { fwd: &'static str, stored: bool },
+    Collapsed,
+}
+
+enum Found {
+    Absent,
+    Corrupt,
+    Invalidated,
+    Expired,
+    Fresh(Cached),
+    Revalidate(Cached),
+    IfError(Cached),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn evaluate(
+    value: Option<&Bytes>,
+    generations: Option<&[u64]>,
+    now: u64,
+    need_plain: bool,
+) -> Found {
+    let Some(value) = value else {
+        return Found::Absent;
+    };
+    let Ok(envelope) = Envelope::decode(value) else {
+        return Found::Corrupt;
+    };
+    if generations != Some(envelope.generations.as_slice()) {
+        return Found::Invalidated;
+    }
+    let age = now.saturating_sub(envelope.stored_at_ms);
+    let ttl = envelope.ttl_ms;
+    let state = if age < ttl {
+        0
+    } else if age < ttl.saturating_add(envelope.stale_while_revalidate_ms) {
+        1
+    } else if age < ttl.saturating_add(envelope.stale_if_error_ms) {
+        2
+    } else {
+        return Found::Expired;
+    };
+    let plain = if envelope.compressed && !need_plain {
+        None
+    } else {
+        match envelope.plain_body() {
+            Ok(plain) => Some(plain),
+            Err(_) => return Found::Corrupt,
+        }
+    };
+    let cached = Cached { envelope, plain };
+    match state {
+        0 => Found::Fresh(cached),
+        1 => Found::Revalidate(cached),
+        _ => Found::IfError(cached),
+    }
+}
+
+async fn run<S, B, ResBody>(
+    config: Arc<Config>,
+    handle: CacheHandle,
+    mut inner: S,
+    req: Request<B>,
+    key: String,
+    ctx: RequestCtx,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Send + 'static,
+{
+    let shared = &*handle.shared;
+    let counters = &shared.counters;
+    let lookup = match shared.store.get(&key, &config.namespaces).await {
+        Ok(lookup) => lookup,
+        Err(error) => {
+            // Fail open: serve from the inner service, store nothing.
+            counters.store_error(&error);
+            Counters::add(&counters.misses, 1);
+            let response = inner.call(req).await?;
+            return Ok(pass_through(
+                response,
+                MISS,
+                config.store_error_status.clone(),
+            ));
+        }
+    };
+    let now = now_ms();
+    let mut fallback = None;
+    let fwd = match evaluate(
+        lookup.value.as_ref(),
+        lookup.generations.as_deref(),
+        now,
+        !ctx.accepts_zstd,
+    ) {
+        Found::Fresh(cached) => {
+            Counters::add(&counters.hits, 1);
+            return Ok(respond(&config, cached, &ctx, Label::Hit, now));
+        }
+        Found::Revalidate(cached) => {
+            Counters::add(&counters.stale_hits, 1);
+            spawn_revalidation(Arc::clone(&config), handle.clone(), inner, req, key);
+            return Ok(respond(
+                &config,
+                cached,
+                &ctx,
+                Label::Stale("stale-while-revalidate"),
+                now,
+            ));
+        }
+        Found::IfError(cached) => {
+            fallback = Some(cached);
+            "stale"
+        }
+        Found::Expired => "stale",
+        Found::Invalidated => "miss",
+        Found::Corrupt => {
+            tracing::debug!(key, "undecodable cache entry; deleting it");
+            if let Err(error) = shared.store.delete(&key).await {
+                counters.store_error(&error);
+            }
+            "miss"
+        }
+        Found::Absent => "uri-miss",
+    };
+
+    let leader = match shared.flights.join(&key) {
+        Join::Leader(leader) => leader,
+        Join::Waiter(rx) => {
+            if let Outcome::Shared(cached) = flight::wait(rx).await {
+                Counters::add(&counters.coalesced_waits, 1);
+                return Ok(respond(
+                    &config,
+                    (*cached).clone(),
+                    &ctx,
+                    Label::Collapsed,
+                    now_ms(),
+                ));
+            }
+            // The leader's response was private to it, or it failed: go to the service.
+            Counters::add(&counters.misses, 1);
+            return forward(&config, counters, inner, req, fallback, fwd, &ctx).await;
+        }
+    };
+
+    // Look again now that this request leads: a flight that finished between the first lookup
+    // and joining has stored its entry by now.
+    let generations = match shared.store.get(&key, &config.namespaces).await {
+        Ok(lookup) => {
+            if let Found::Fresh(cached) = evaluate(
+                lookup.value.as_ref(),
+                lookup.generations.as_deref(),
+                now_ms(),
+                true,
+            ) {
+                Counters::add(&counters.hits, 1);
+                let cached = Arc::new(cached);
+                leader.publish(Outcome::Shared(Arc::clone(&cached)));
+                return Ok(respond(
+                    &config,
+                    (*cached).clone(),
+                    &ctx,
+                    Label::Hit,
+                    now_ms(),
+                ));
+            }
+            match lookup.generations {
+                Some(generations) => Some(generations),
+                None => match shared.store.generations(&config.namespaces).await {
+                    Ok(generations) => Some(generations),
+                    Err(error) => {
+                        counters.store_error(&error);
+                        None
+                    }
+                },
+            }
+        }
+        Err(error) => {
+            counters.store_error(&error);
+            None
+        }
+    };
+
+    Counters::add(&counters.misses, 1);
+    let response = match inner.call(req).await {
+        Ok(response) => response,
+        Err(error) => {
+            drop(leader);
+            return match fallback {
+                Some(stale) => Ok(serve_stale(&config, counters, stale, &ctx)),
+                None => Err(error),
+            };
+        }
+    };
+    if response.status().is_server_error() {
+        if let Some(stale) = fallback {
+            drop(leader);
+            return Ok(serve_stale(&config, counters, stale, &ctx));
+        }
+    }
+    match fetch(&config, response, generations.is_some()).await {
+        Fetched::Complete { cached, storable } => {
+            let mut cached = cached;
+            if let Some(generations) = generations {
+                cached.envelope.generations = generations;
+            }
+            let cached = Arc::new(cached);
+            leader.publish(Outcome::Shared(Arc::clone(&cached)));
+            let stored = storable && store_entry(&config, shared, &key, &cached.envelope).await;
+            // Dropping the leader after the write: a request that finds no flight finds the
+            // entry.
+            drop(leader);
+            Ok(respond(
+                &config,
+                Arc::unwrap_or_clone(cached),
+                &ctx,
+                Label::Miss { fwd, stored },
+                now_ms(),
+            ))
+        }
+        Fetched::PassThrough(response) => {
+            leader.publish(Outcome::NotShared);
+            drop(leader);
+            let status = miss_status(&config, fwd, response.status(), false);
+            Ok(label(response, MISS, status))
+        }
+    }
+}
+
+/// A waiter whose leader could not share: call the service, keep nothing.
+async fn forward<S, B, ResBody>(
+    config: &Config,
+    counters: &Counters,
+    mut inner: S,
+    req: Request<B>,
+    fallback: Option<Cached>,
+    fwd: &'static str,
+    ctx: &RequestCtx,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    match inner.call(req).await {
+        Ok(response) => {
+            if response.status().is_server_error() {
+                if let Some(stale) = fallback {
+                    return Ok(serve_stale(config, counters, stale, ctx));
+                }
+            }
+            let status = miss_status(config, fwd, response.status(), false);
+            Ok(pass_through(response, MISS, status))
+        }
+        Err(error) => match fallback {
+            Some(stale) => Ok(serve_stale(config, counters, stale, ctx)),
+            None => Err(error),
+        },
+    }
+}
+
+fn serve_stale<B: Body>(
+    config: &Config,
+    counters: &Counters,
+    stale: Cached,
+    ctx: &RequestCtx,
+) -> Response<CacheBody<B>> {
+    Counters::add(&counters.stale_hits, 1);
+    respond(config, stale, ctx, Label::Stale("stale-if-error"), now_ms())
+}
+
+/// Refreshes an entry in the background while the stale one is served, unless a refresh (or a
+/// miss) for the key is already running.
+fn spawn_revalidation<S, B, ResBody>(
+    config: Arc<Config>,
+    handle: CacheHandle,
+    mut inner: S,
+    req: Request<B>,
+    key: String,
+) where
+    S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Send + 'static,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let Some(leader) = handle.shared.flights.try_lead(&key) else {
+        return;
+    };
+    runtime.spawn(async move {
+        let shared = &*handle.shared;
+        let generations = match shared.store.generations(&config.namespaces).await {
+            Ok(generations) => generations,
+            Err(error) => {
+                shared.counters.store_error(&error);
+                return;
+            }
+        };
+        Counters::add(&shared.counters.misses, 1);
+        let Ok(response) = inner.call(req).await else {
+            return;
+        };
+        if let Fetched::Complete {
+            mut cached,
+            storable: true,
+        } = fetch(&config, response, true).await
+        {
+            cached.envelope.generations = generations;
+            let cached = Arc::new(cached);
+            leader.publish(Outcome::Shared(Arc::clone(&cached)));
+            store_entry(&config, shared, &key, &cached.envelope).await;
+        }
+        drop(leader);
+    });
+}
+
+enum Fetched<B: Body> {
+    /// The whole body, buffered; `storable` when its status and directives allow storing.
+    Complete { cached: Cached, storable: bool },
+    /// A response the cache does not keep, passed through.
+    PassThrough(Response<CacheBody<B>>),
+}
+
+/// Buffers a response the cache may keep (up to the maximum body) and builds its entry.
+async fn fetch<B>(config: &Config, response: Response<B>, generations_known: bool) -> Fetched<B>
+where
+    B: Body,
+{
+    let (parts, body) = response.into_parts();
+    if !policy::shareable(
+        &parts.headers,
+        config.principal.is_some(),
+        config.keys.vary(),
+    ) {
+        return Fetched::PassThrough(Response::from_parts(parts, CacheBody::inner(body)));
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let max = config.max_body as u64;
+    if declared.is_some_and(|len| len > max) || body.size_hint().lower() > max {
+        return Fetched::PassThrough(Response::from_parts(parts, CacheBody::inner(body)));
+    }
+
+    let mut body = Box::pin(body);
+    let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
+    let mut size = 0usize;
+    loop {
+        match std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            None => break,
+            Some(Ok(frame)) => {
+                let frame = frame.map_data(|mut d| d.copy_to_bytes(d.remaining()));
+                let keep = match frame.data_ref() {
+                    Some(data) => {
+                        size += data.len();
+                        size <= config.max_body
+                    }
+                    // Trailers are not cached.
+                    None => false,
+                };
+                frames.push_back(frame);
+                if !keep {
+                    return Fetched::PassThrough(Response::from_parts(
+                        parts,
+                        CacheBody::replay(frames, None, Some(body)),
+                    ));
+                }
+            }
+            Some(Err(error)) => {
+                return Fetched::PassThrough(Response::from_parts(
+                    parts,
+                    CacheBody::replay(frames, Some(error), None),
+                ));
+            }
+        }
+    }
+
+    let plain = match frames.len() {
+        0 => Bytes::new(),
+        1 => frames
+            .pop_front()
+            .and_then(|f| f.into_data().ok())
+            .unwrap_or_default(),
+        _ => {
+            let mut all = BytesMut::with_capacity(size);
+            for frame in frames {
+                if let Some(data) = frame.data_ref() {
+                    all.extend_from_slice(data);
+                }
+            }
+            all.freeze()
+        }
+    };
+
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        if policy::stored_header(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let already_encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
+    let (stored_body, compressed) = match config.compress_above {
+        Some(threshold) if plain.len() >= threshold && !already_encoded => {
+            match zstd::bulk::compress(&plain, config.compression_level) {
+                Ok(packed) if packed.len() < plain.len() => (Bytes::from(packed), true),
+                _ => (plain.clone(), false),
+            }
+        }
+        _ => (plain.clone(), false),
+    };
+    let storable = generations_known
+        && config.statuses.contains(parts.status)
+        && !policy::cache_control(&parts.headers).no_cache;
+    let millis = |d: std::time::Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
+    let envelope = Envelope {
+        status: parts.status,
+        headers,
+        etag: etag_of(&plain),
+        plain_len: plain.len() as u64,
+        body: stored_body,
+        compressed,
+        stored_at_ms: now_ms(),
+        ttl_ms: millis(config.ttl),
+        stale_while_revalidate_ms: millis(config.stale_while_revalidate),
+        stale_if_error_ms: millis(config.stale_if_error),
+        generations: Vec::new(),
+    };
+    Fetched::Complete {
+        cached: Cached {
+            envelope,
+            plain: Some(plain),
+        },
+        storable,
+    }
+}
+
+/// Writes an entry; whether it was stored. A failure is counted, never surfaced.
+async fn store_entry(config: &Config, shared: &Shared, key: &str, envelope: &Envelope) -> bool {
+    let bytes = envelope.encode();
+    let len = bytes.len() as u64;
+    match shared.store.put(key, bytes, config.store_ttl()).await {
+        Ok(()) => {
+            let counters = &shared.counters;
+            Counters::add(&counters.bytes_stored, len);
+            if envelope.compressed {
+                let saved = envelope
+                    .plain_len
+                    .saturating_sub(envelope.body.len() as u64);
+                Counters::add(&counters.bytes_saved_by_compression, saved);
+            }
+            true
+        }
+        Err(error) => {
+            shared.counters.store_error(&error);
+            false
+        }
+    }
+}
+
+fn header_value(s: String) -> HeaderValue {
+    HeaderValue::try_from(s).unwrap_or(HeaderValue::from_static("inframind"))
+}
+
+fn miss_status(config: &Config, fwd: &str, status: StatusCode, stored: bool) -> HeaderValue {
+    let stored = if stored { "; stored" } else { "" };
+    header_value(format!(
+        "{}; fwd={fwd}; fwd-status={}{stored}",
+        config.status_name,
+        status.as_u16()
+    ))
+}
+
+fn label<B>(
+    mut response: Response<B>,
+    x_cache: HeaderValue,
+    cache_status: HeaderValue,
+) -> Response<B> {
+    let headers = response.headers_mut();
+    headers.insert(X_CACHE, x_cache);
+    headers.append(CACHE_STATUS, cache_status);
+    response
+}
+
+fn pass_through<B: Body>(
+    response: Response<B>,
+    x_cache: HeaderValue,
+    cache_status: HeaderValue,
+) -> Response<CacheBody<B>> {
+    label(response.map(CacheBody::inner), x_cache, cache_status)
+}
+
+fn etag_header(etag: &[u8; 16], zstd: bool) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(40);
+    out.push(b'"');
+    for byte in etag {
+        out.push(HEX[usize::from(byte >> 4)]);
+        out.push(HEX[usize::from(byte & 15)]);
+    }
+    if zstd {
+        out.extend_from_slice(b"-zstd");
+    }
+    out.push(b'"');
+    HeaderValue::from_maybe_shared(Bytes::from(out)).unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+/// Builds the client's response from an entry.
+fn respond<B: Body>(
+    config: &Config,
+    cached: Cached,
+    ctx: &RequestCtx,
+    label: Label,
+    now: u64,
+) -> Response<CacheBody<B>> {
+    let Cached { envelope, plain } = cached;
+    let mut headers = envelope.headers;
+    let raw_zstd = envelope.compressed && (ctx.accepts_zstd || plain.is_none());
+    let body = if raw_zstd {
+        headers.insert(header::CONTENT_ENCODING, ZSTD);
+        envelope.body
+    } else {
+        plain.unwrap_or_default()
+    };
+    if envelope.compressed {
+        headers.append(header::VARY, ACCEPT_ENCODING);
+    }
+    if !headers.contains_key(header::ETAG) {
+        headers.insert(header::ETAG, etag_header(&envelope.etag, raw_zstd));
+    }
+    let not_modified = envelope.status == StatusCode::OK
+        && ctx.if_none_match.as_ref().is_some_and(|inm| {
+            headers
+                .get(header::ETAG)
+                .is_some_and(|tag| policy::none_match(inm, tag.as_bytes()))
+        });
+    let age_ms = now.saturating_sub(envelope.stored_at_ms);
+    let (x_cache, cache_status) = match label {
+        Label::Hit => {
+            headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
+            let ttl = envelope.ttl_ms.saturating_sub(age_ms) / 1000;
+            (
+                HIT,
+                header_value(format!("{}; hit; ttl={ttl}", config.status_name)),
+            )
+        }
+        Label::Stale(detail) => {
+            headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
+            let over = age_ms.saturating_sub(envelope.ttl_ms) / 1000;
+            (
+                STALE,
+                header_value(format!(
+                    "{}; hit; ttl=-{over}; detail={detail}",
+                    config.status_name
+                )),
+            )
+        }
+        Label::Miss { fwd, stored } => (MISS, miss_status(config, fwd, envelope.status, stored)),
+        Label::Collapsed => (
+            MISS,
+            header_value(format!(
+                "{}; fwd=uri-miss; fwd-status={}; collapsed",
+                config.status_name,
+                envelope.status.as_u16()
+            )),
+        ),
+    };
+    headers.insert(X_CACHE, x_cache);
+    headers.append(CACHE_STATUS, cache_status);
+    let (status, body) = if not_modified {
+        headers.remove(header::CONTENT_LENGTH);
+        (StatusCode::NOT_MODIFIED, CacheBody::empty())
+    } else {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        (envelope.status, CacheBody::full(body))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}

@@ -1,0 +1,399 @@
+//! An in-process store bounded by bytes, with TTLs and least-recently-used eviction.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use super::{Lookup, Store, StoreFuture, fresh_generation, glob};
+
+const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
+/// Bytes charged per entry on top of its key and value, for the map slot and bookkeeping.
+const ENTRY_OVERHEAD: u64 = 64;
+
+/// An in-process [`Store`]: sharded maps behind read-mostly locks, bounded by bytes.
+///
+/// Entries past their TTL are never returned; they are reclaimed when their shard needs room,
+/// before the least recently used live entries are evicted. Cloning shares the same storage.
+///
+/// ```
+/// use inframind_cache::MemoryStore;
+///
+/// let store = MemoryStore::builder().max_bytes(256 * 1024 * 1024).shards(32).build();
+/// # drop(store);
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("max_bytes", &self.inner.max_bytes)
+            .field("shards", &self.inner.shards.len())
+            .field("bytes", &self.inner.bytes.load(Ordering::Relaxed))
+            .field("entries", &self.inner.entries.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Settings for a [`MemoryStore`].
+#[derive(Debug, Clone)]
+pub struct MemoryStoreBuilder {
+    max_bytes: u64,
+    shards: usize,
+}
+
+struct Inner {
+    shards: Box<[RwLock<Shard>]>,
+    shard_max_bytes: u64,
+    max_bytes: u64,
+    generations: RwLock<HashMap<Arc<str>, u64>>,
+    bytes: AtomicU64,
+    entries: AtomicU64,
+    clock: AtomicU64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Box<str>, Slot, BuildHasherDefault<KeyHasher>>,
+    bytes: u64,
+}
+
+struct Slot {
+    value: Bytes,
+    expires_at: Instant,
+    last_access: AtomicU64,
+    size: u64,
+}
+
+impl MemoryStoreBuilder {
+    /// The most bytes (keys, values and a fixed per-entry overhead) the store keeps.
+    /// Default 64 MiB.
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// How many independently locked shards to use (rounded up to a power of two, at least 1).
+    /// Default 16. Each shard holds at most `max_bytes / shards`.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1).next_power_of_two();
+        self
+    }
+
+    /// The store.
+    pub fn build(self) -> MemoryStore {
+        let shards = (0..self.shards)
+            .map(|_| RwLock::new(Shard::default()))
+            .collect();
+        MemoryStore {
+            inner: Arc::new(Inner {
+                shards,
+                shard_max_bytes: self.max_bytes / self.shards as u64,
+                max_bytes: self.max_bytes,
+                generations: RwLock::new(HashMap::new()),
+                bytes: AtomicU64::new(0),
+                entries: AtomicU64::new(0),
+                clock: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most 64 MiB.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A store holding at most `max_bytes`.
+    pub fn with_max_bytes(max_bytes: u64) -> Self {
+        Self::builder().max_bytes(max_bytes).build()
+    }
+
+    /// Settings, starting from 64 MiB in 16 shards.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder {
+            max_bytes: DEFAULT_CAPACITY,
+            shards: 16,
+        }
+    }
+
+    /// The bytes currently charged to stored entries.
+    pub fn bytes(&self) -> u64 {
+        self.inner.bytes.load(Ordering::Relaxed)
+    }
+
+    fn shard(&self, key: &str) -> &RwLock<Shard> {
+        let mut hasher = KeyHasher::default();
+        hasher.write(key.as_bytes());
+        let index = (hasher.finish() >> 32) as usize & (self.inner.shards.len() - 1);
+        &self.inner.shards[index]
+    }
+
+    fn read(&self, key: &str) -> Option<Bytes> {
+        let shard = self.shard(key).read();
+        let slot = shard.map.get(key)?;
+        if slot.expires_at <= Instant::now() {
+            return None;
+        }
+        let tick = self.inner.clock.fetch_add(1, Ordering::Relaxed);
+        slot.last_access.store(tick, Ordering::Relaxed);
+        Some(slot.value.clone())
+    }
+
+    fn generations_now(&self, namespaces: &[Arc<str>]) -> Vec<u64> {
+        let generations = self.inner.generations.read();
+        namespaces
+            .iter()
+            .map(|ns| generations.get(ns).copied().unwrap_or(0))
+            .collect()
+    }
+
+    fn insert(&self, key: &str, value: Bytes, ttl: Duration) {
+        let size = key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD;
+        let inner = &self.inner;
+        let mut shard = self.shard(key).write();
+        if let Some(old) = shard.map.remove(key) {
+            shard.bytes -= old.size;
+            inner.bytes.fetch_sub(old.size, Ordering::Relaxed);
+            inner.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        if size > inner.shard_max_bytes {
+            return;
+        }
+        if shard.bytes + size > inner.shard_max_bytes {
+            self.evict(&mut shard, inner.shard_max_bytes.saturating_sub(size));
+        }
+        let now = Instant::now();
+        let tick = inner.clock.fetch_add(1, Ordering::Relaxed);
+        shard.bytes += size;
+        shard.map.insert(
+            key.into(),
+            Slot {
+                value,
+                expires_at: now
+                    .checked_add(ttl)
+                    .unwrap_or(now + Duration::from_secs(1 << 30)),
+                last_access: AtomicU64::new(tick),
+                size,
+            },
+        );
+        inner.bytes.fetch_add(size, Ordering::Relaxed);
+        inner.entries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops expired entries, then the least recently used, until the shard uses at most
+    /// 90% of `target`.
+    fn evict(&self, shard: &mut Shard, target: u64) {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let before_len = shard.map.len() as u64;
+        let mut freed = 0;
+        shard.map.retain(|_, slot| {
+            let keep = slot.expires_at > now;
+            if !keep {
+                freed += slot.size;
+            }
+            keep
+        });
+        let mut used = shard.bytes - freed;
+        let goal = target - target / 10;
+        if used > goal {
+            let mut by_age: Vec<(u64, Box<str>)> = shard
+                .map
+                .iter()
+                .map(|(k, slot)| (slot.last_access.load(Ordering::Relaxed), k.clone()))
+                .collect();
+            by_age.sort_unstable_by_key(|(tick, _)| *tick);
+            for (_, key) in by_age {
+                if used <= goal {
+                    break;
+                }
+                if let Some(slot) = shard.map.remove(&key) {
+                    used -= slot.size;
+                    freed += slot.size;
+                }
+            }
+        }
+        shard.bytes -= freed;
+        inner.bytes.fetch_sub(freed, Ordering::Relaxed);
+        inner
+            .entries
+            .fetch_sub(before_len - shard.map.len() as u64, Ordering::Relaxed);
+    }
+
+    fn remove(&self, key: &str) -> bool {
+        let mut shard = self.shard(key).write();
+        let removed = shard.map.remove(key);
+        if let Some(slot) = &removed {
+            shard.bytes -= slot.size;
+            self.inner.bytes.fetch_sub(slot.size, Ordering::Relaxed);
+            self.inner.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed.is_some()
+    }
+
+    fn remove_matching(&self, pattern: &str) -> u64 {
+        let mut deleted = 0;
+        for shard in self.inner.shards.iter() {
+            let mut shard = shard.write();
+            let mut freed = 0;
+            let before = shard.map.len();
+            shard.map.retain(|key, slot| {
+                let hit = glob::matches(pattern.as_bytes(), key.as_bytes());
+                if hit {
+                    freed += slot.size;
+                }
+                !hit
+            });
+            let removed = (before - shard.map.len()) as u64;
+            shard.bytes -= freed;
+            self.inner.bytes.fetch_sub(freed, Ordering::Relaxed);
+            self.inner.entries.fetch_sub(removed, Ordering::Relaxed);
+            deleted += removed;
+        }
+        deleted
+    }
+}
+
+impl Store for MemoryStore {
+    fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup> {
+        let lookup = Lookup::new(self.read(key), Some(self.generations_now(namespaces)));
+        Box::pin(std::future::ready(Ok(lookup)))
+    }
+
+    fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>> {
+        Box::pin(std::future::ready(Ok(self.generations_now(namespaces))))
+    }
+
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
+        self.insert(key, value, ttl);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(std::future::ready(Ok(self.remove(key))))
+    }
+
+    fn bump_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()> {
+        self.inner
+            .generations
+            .write()
+            .insert(Arc::from(namespace), fresh_generation());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(std::future::ready(Ok(self.remove_matching(pattern))))
+    }
+
+    fn entries(&self) -> Option<u64> {
+        Some(self.inner.entries.load(Ordering::Relaxed))
+    }
+
+    fn default_compression_threshold(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A fast hasher for cache keys, which end in a blake3 digest: no HashDoS exposure, since
+/// clients cannot choose digests.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // A final avalanche so the high bits (used for sharding) depend on every byte.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<T>(future: StoreFuture<'_, T>) -> T {
+        // Every MemoryStore future is ready at once.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut future = future;
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(result) => result.unwrap(),
+            std::task::Poll::Pending => panic!("MemoryStore future was pending"),
+        }
+    }
+
+    #[test]
+    fn bounded_by_bytes_evicting_least_recently_used() {
+        let store = MemoryStore::builder().max_bytes(10_000).shards(1).build();
+        let value = Bytes::from(vec![b'x'; 900]);
+        for i in 0..9 {
+            run(store.put(&format!("k{i}"), value.clone(), Duration::from_secs(60)));
+        }
+        for i in 9..20 {
+            // Keep k0 the most recently used.
+            assert!(store.read("k0").is_some());
+            run(store.put(&format!("k{i}"), value.clone(), Duration::from_secs(60)));
+            assert!(store.bytes() <= 10_000, "{} bytes", store.bytes());
+        }
+        assert!(store.read("k0").is_some(), "recently used entry evicted");
+        assert!(store.read("k1").is_none(), "least recently used entry kept");
+        assert!(store.read("k19").is_some());
+        let counted = store.inner.shards[0].read().map.len() as u64;
+        assert_eq!(store.entries(), Some(counted));
+    }
+
+    #[test]
+    fn expired_entries_are_not_returned() {
+        let store = MemoryStore::new();
+        run(store.put("a", Bytes::from_static(b"1"), Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(store.read("a").is_none());
+    }
+
+    #[test]
+    fn glob_delete_and_generations() {
+        let store = MemoryStore::new();
+        for key in ["a:1", "a:2", "ab:1", "b:1"] {
+            run(store.put(key, Bytes::from_static(b"v"), Duration::from_secs(60)));
+        }
+        assert_eq!(run(store.delete_matching("a:*")), 2);
+        assert_eq!(store.entries(), Some(2));
+        let ns: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("a:b")];
+        assert_eq!(run(store.generations(&ns)), vec![0, 0]);
+        run(store.bump_namespace("a:b"));
+        let after = run(store.generations(&ns));
+        assert_eq!(after[0], 0);
+        assert_ne!(after[1], 0);
+    }
+}

@@ -1,0 +1,98 @@
+//! Where entries live: the [`Store`] trait, [`MemoryStore`] and (feature `redis`) `RedisStore`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::StoreError;
+
+pub(crate) mod glob;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisStore, RedisStoreBuilder};
+
+/// The future a [`Store`] method returns: boxed once per store operation.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The answer to [`Store::get`]: the stored bytes and the namespace generations, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lookup {
+    /// The bytes under the key, if any.
+    pub value: Option<Bytes>,
+    /// The current generation of each namespace asked for, in order; `None` when the store has
+    /// lost one of them (an entry computed under a lost generation must not be served).
+    pub generations: Option<Vec<u64>>,
+}
+
+impl Lookup {
+    /// A lookup result.
+    pub fn new(value: Option<Bytes>, generations: Option<Vec<u64>>) -> Self {
+        Self { value, generations }
+    }
+}
+
+/// A place to keep encoded cache entries.
+///
+/// Keys are strings `{namespace}:{digest}`. Each namespace (`a`, `a:b`, ... of a key's
+/// `a:b:...` prefix) has a generation number; an entry records the generations it was
+/// computed under, and invalidating a namespace changes its generation, which makes every entry
+/// below it stale at once without touching them (O(1) store work).
+///
+/// Implementations answer [`get`](Self::get) with one round trip to their backend.
+pub trait Store: fmt::Debug + Send + Sync + 'static {
+    /// Reads `key` and the current generations of `namespaces`, together.
+    fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup>;
+
+    /// The current generations of `namespaces`, creating the ones that do not exist yet.
+    fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>>;
+
+    /// Stores `value` under `key` for `ttl`.
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()>;
+
+    /// Deletes `key`; whether it existed.
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Gives `namespace` a new generation, invalidating every entry in it and below it.
+    fn bump_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Deletes every key matching the Redis-style glob `pattern`; how many were deleted.
+    /// Implementations must not block the backend (Redis: `SCAN` and `UNLINK`, never `KEYS`).
+    fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64>;
+
+    /// How many entries the store holds, when it can tell cheaply.
+    fn entries(&self) -> Option<u64> {
+        None
+    }
+
+    /// The compression threshold the layer uses when its builder sets none: `Some(1024)` for
+    /// remote stores (smaller values, less network), `None` for in-process stores, where
+    /// decompressing on every hit costs more than the memory it saves.
+    fn default_compression_threshold(&self) -> Option<usize> {
+        Some(1024)
+    }
+}
+
+/// A fresh, unpredictable generation number (never 0, the "never invalidated" value).
+pub(crate) fn fresh_generation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    hasher.write_u64(nanos);
+    hasher.finish().max(1)
+}

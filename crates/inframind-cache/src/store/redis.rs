@@ -1,0 +1,307 @@
+//! A Redis store: one multiplexed connection with automatic reconnection, per-command timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Lookup, Store, StoreFuture, fresh_generation, glob};
+use crate::error::StoreError;
+
+const GENERATION_MARK: &str = "@gen:";
+
+/// A [`Store`] on Redis, through the `redis` crate's [`ConnectionManager`]: one multiplexed
+/// connection shared by every request, re-established in the background after an outage.
+///
+/// - A lookup is one round trip: `MGET` of the namespace generation keys and the entry.
+/// - Every command is bounded by a timeout (default 250 ms); a timeout is a
+///   [`StoreError::Timeout`], which the layer counts and serves around.
+/// - Namespace invalidation is one `SET` of a fresh random generation (O(1) whatever the number
+///   of entries). Other globs use `SCAN ... MATCH` and `UNLINK` in batches, never `KEYS`.
+/// - An optional key prefix (for example `myapp:`) puts every key this store writes under it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), inframind_cache::StoreError> {
+/// use std::time::Duration;
+/// use inframind_cache::RedisStore;
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/0")
+///     .timeout(Duration::from_millis(100))
+///     .key_prefix("myapp:")
+///     .connect()
+///     .await?;
+/// # drop(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    timeout: Duration,
+    key_prefix: Arc<str>,
+    scan_count: usize,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
+            .field("scan_count", &self.scan_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    url: String,
+    timeout: Duration,
+    key_prefix: String,
+    scan_count: usize,
+}
+
+impl RedisStoreBuilder {
+    /// The timeout of every command, and of every connection attempt. Default 250 ms.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A prefix for every key this store reads or writes. Default none.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The `COUNT` hint of each `SCAN` during glob invalidation, which is also the largest
+    /// `UNLINK` batch. Default 1000.
+    pub fn scan_count(mut self, count: usize) -> Self {
+        self.scan_count = count.max(1);
+        self
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_response_timeout(Some(self.timeout))
+            .set_connection_timeout(Some(self.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(500))
+    }
+
+    fn finish(self, conn: ConnectionManager) -> RedisStore {
+        RedisStore {
+            conn,
+            timeout: self.timeout,
+            key_prefix: Arc::from(self.key_prefix),
+            scan_count: self.scan_count,
+        }
+    }
+
+    /// Connects, failing when Redis cannot be reached now.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Redis`] for a bad URL or an unreachable server, [`StoreError::Timeout`]
+    /// when connecting takes longer than the timeout.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let conn = tokio::time::timeout(
+            self.timeout,
+            ConnectionManager::new_with_config(client, self.manager_config()),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(self.timeout))??;
+        Ok(self.finish(conn))
+    }
+
+    /// A store that connects on first use, so an application can start while Redis is down
+    /// (the cache then fails open until Redis is back). Must be called within a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Redis`] for a URL the client cannot parse.
+    pub fn connect_lazy(self) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let conn = ConnectionManager::new_lazy_with_config(client, self.manager_config())?;
+        Ok(self.finish(conn))
+    }
+}
+
+impl RedisStore {
+    /// Settings for a store on `url` (`redis://host:port/db`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            timeout: Duration::from_millis(250),
+            key_prefix: String::new(),
+            scan_count: 1000,
+        }
+    }
+
+    /// Connects to `url` with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::connect`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// The underlying connection, for commands of your own.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn entry_key(&self, key: &str) -> String {
+        let mut out = String::with_capacity(self.key_prefix.len() + key.len());
+        out.push_str(&self.key_prefix);
+        out.push_str(key);
+        out
+    }
+
+    fn generation_key(&self, namespace: &str) -> String {
+        let mut out =
+            String::with_capacity(self.key_prefix.len() + GENERATION_MARK.len() + namespace.len());
+        out.push_str(&self.key_prefix);
+        out.push_str(GENERATION_MARK);
+        out.push_str(namespace);
+        out
+    }
+
+    async fn run<T, F>(&self, future: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, future).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+}
+
+fn parse_generation(raw: &[u8]) -> Result<u64, StoreError> {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Protocol("a generation key does not hold a number".into()))
+}
+
+impl Store for RedisStore {
+    fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("MGET");
+            for ns in namespaces {
+                cmd.arg(self.generation_key(ns));
+            }
+            cmd.arg(self.entry_key(key));
+            let mut conn = self.conn.clone();
+            let mut values: Vec<Option<Vec<u8>>> = self.run(cmd.query_async(&mut conn)).await?;
+            if values.len() != namespaces.len() + 1 {
+                return Err(StoreError::Protocol("MGET answered the wrong count".into()));
+            }
+            let value = values.pop().flatten().map(Bytes::from);
+            let mut generations = Some(Vec::with_capacity(namespaces.len()));
+            for raw in values {
+                match (raw, generations.as_mut()) {
+                    (Some(raw), Some(list)) => list.push(parse_generation(&raw)?),
+                    _ => generations = None,
+                }
+            }
+            Ok(Lookup::new(value, generations))
+        })
+    }
+
+    fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            for ns in namespaces {
+                let key = self.generation_key(ns);
+                pipe.cmd("SET")
+                    .arg(&key)
+                    .arg(fresh_generation())
+                    .arg("NX")
+                    .ignore();
+                pipe.cmd("GET").arg(&key);
+            }
+            let mut conn = self.conn.clone();
+            let values: Vec<Option<Vec<u8>>> = self.run(pipe.query_async(&mut conn)).await?;
+            values
+                .into_iter()
+                .map(|raw| {
+                    raw.ok_or_else(|| StoreError::Protocol("a generation key vanished".into()))
+                        .and_then(|raw| parse_generation(&raw))
+                })
+                .collect()
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.entry_key(key))
+                .arg(value.as_ref())
+                .arg("PX")
+                .arg(millis);
+            let mut conn = self.conn.clone();
+            self.run(cmd.query_async::<()>(&mut conn)).await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("UNLINK");
+            cmd.arg(self.entry_key(key));
+            let mut conn = self.conn.clone();
+            let removed: u64 = self.run(cmd.query_async(&mut conn)).await?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn bump_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.generation_key(namespace))
+                .arg(fresh_generation());
+            let mut conn = self.conn.clone();
+            self.run(cmd.query_async::<()>(&mut conn)).await
+        })
+    }
+
+    fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let full_pattern = format!("{}{pattern}", glob::escape(&self.key_prefix));
+            let generation_prefix = self.generation_key("");
+            let mut conn = self.conn.clone();
+            let mut cursor: u64 = 0;
+            let mut deleted = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&full_pattern)
+                    .arg("COUNT")
+                    .arg(self.scan_count);
+                let (next, keys): (u64, Vec<String>) =
+                    self.run(scan.query_async(&mut conn)).await?;
+                let keys: Vec<String> = keys
+                    .into_iter()
+                    .filter(|key| !key.starts_with(&generation_prefix))
+                    .collect();
+                if !keys.is_empty() {
+                    let mut unlink = redis::cmd("UNLINK");
+                    unlink.arg(&keys);
+                    let removed: u64 = self.run(unlink.query_async(&mut conn)).await?;
+                    deleted += removed;
+                }
+                if next == 0 {
+                    return Ok(deleted);
+                }
+                cursor = next;
+            }
+        })
+    }
+}
