@@ -1,8 +1,15 @@
-//! `inframind-loader`: DataLoader-style batching and `preload_relations` for MongoDB.
-//!
-//! This crate is part of the [Infra Mind middleware workspace][repo]. It is being built; see its
-//! `CHANGELOG.md` for what exists today. Nothing is exported yet.
-//!
-//! [repo]: https://github.com/infra-mind/inframind-middleware
+//! `inframind-loader`: DataLoader batching and `preload_relations` for MongoDB.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod loader;
+pub mod preload;
+pub mod source;
+pub mod stats;
+
+pub use crate::loader::{BatchFn, Load, LoadError, LoadMany, Loaded, Loader, LoaderBuilder};
+pub use crate::preload::{Many, One, PreloadError, preload_relations};
+pub use crate::source::{ByField, Fetched, MemoryError, MemorySource, Source};
+#[cfg(feature = "mongodb")]
+pub use crate::source::{MongoError, MongoSource};
+pub use crate::stats::{BatchSizeHistogram, LoaderStats, StatsRegistry};

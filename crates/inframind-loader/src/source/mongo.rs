@@ -1,0 +1,431 @@
+//! A MongoDB collection as a [`Source`], over the official `mongodb` driver.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf, doc};
+use futures_util::future::try_join_all;
+use mongodb::Collection;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ByField, Fetched, Source};
+
+/// Keys per `$in` query, by default.
+const DEFAULT_MAX_KEYS: usize = 10_000;
+/// Encoded key bytes per `$in` query, by default: half of MongoDB's 16 MiB command limit, which
+/// leaves room for the filter's other parts, the projection and the sort.
+const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// A MongoDB collection whose documents decode (with serde) into `T`.
+///
+/// [`fetch`](Source::fetch) sends `find({field: {$in: keys}})` with the configured projection
+/// and sort (ascending `_id` unless changed), reading raw BSON and decoding each document
+/// straight into `T`. Large key sets are cut into several `$in` queries, run concurrently: at
+/// most [`max_keys_per_query`](Self::max_keys_per_query) keys (10 000 by default) and
+/// [`max_key_bytes_per_query`](Self::max_key_bytes_per_query) of encoded keys (8 MiB), so every
+/// command stays under MongoDB's 16 MiB BSON limit. A field holding an array matches each of
+/// its elements, as `$in` does. A document that does not decode is an error for its key alone,
+/// naming the collection and the document's `_id`.
+///
+/// Keys are any `serde` type that encodes to the field's BSON type (`ObjectId`, `String`,
+/// integers, ...).
+///
+/// ```no_run
+/// # async fn example(db: mongodb::Database) {
+/// use inframind_loader::{Loader, MongoSource};
+/// use mongodb::bson::oid::ObjectId;
+///
+/// #[derive(Clone, Debug, serde::Deserialize)]
+/// struct User { #[serde(rename = "_id")] id: ObjectId, email: String }
+///
+/// let users = MongoSource::<User>::new(db.collection::<User>("users"))
+///     .projection(mongodb::bson::doc! { "email": 1 });
+/// let by_id = Loader::builder(users.by_id()).name("User_id").build();
+/// let user: Option<User> = by_id.load(ObjectId::new()).await.unwrap();
+/// # }
+/// ```
+pub struct MongoSource<T> {
+    inner: Arc<Inner>,
+    _doc: PhantomData<fn() -> T>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    collection: Collection<RawDocumentBuf>,
+    projection: Option<Document>,
+    sort: Option<Document>,
+    max_keys: usize,
+    max_bytes: usize,
+}
+
+impl<T> Clone for MongoSource<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            _doc: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for MongoSource<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoSource")
+            .field("collection", &self.inner.collection.name())
+            .field("projection", &self.inner.projection)
+            .field("sort", &self.inner.sort)
+            .field("max_keys", &self.inner.max_keys)
+            .field("max_bytes", &self.inner.max_bytes)
+            .finish()
+    }
+}
+
+impl<T> MongoSource<T>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    /// A source over `collection` (its document type is ignored; documents decode into `T`).
+    pub fn new<C: Send + Sync>(collection: Collection<C>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                collection: collection.clone_with_type(),
+                projection: None,
+                sort: Some(doc! { "_id": 1 }),
+                max_keys: DEFAULT_MAX_KEYS,
+                max_bytes: DEFAULT_MAX_BYTES,
+            }),
+            _doc: PhantomData,
+        }
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Inner)) -> Self {
+        change(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Only these fields come back (a MongoDB projection). An inclusion projection gets the
+    /// field being matched added, so results can be matched to keys.
+    pub fn projection(self, projection: Document) -> Self {
+        self.with(|inner| inner.projection = Some(projection))
+    }
+
+    /// The order documents come back in (default `{ "_id": 1 }`), which is the order of a
+    /// parent's `many` relation and decides which document wins when several match one key.
+    pub fn sort(self, sort: Document) -> Self {
+        self.with(|inner| inner.sort = Some(sort))
+    }
+
+    /// No sort: the server's natural order, which MongoDB does not promise to keep stable.
+    pub fn unsorted(self) -> Self {
+        self.with(|inner| inner.sort = None)
+    }
+
+    /// The most keys in one `$in` query (default 10 000; 0 is taken as 1).
+    pub fn max_keys_per_query(self, n: usize) -> Self {
+        self.with(|inner| inner.max_keys = n.max(1))
+    }
+
+    /// The most encoded key bytes in one `$in` query (default 8 MiB).
+    pub fn max_key_bytes_per_query(self, bytes: usize) -> Self {
+        self.with(|inner| inner.max_bytes = bytes.max(1))
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        self.inner.collection.name()
+    }
+
+    /// A [`BatchFn`](crate::BatchFn) loading documents by `field`.
+    pub fn by(&self, field: impl Into<Arc<str>>) -> ByField<Self> {
+        ByField::new(self.clone(), field)
+    }
+
+    /// A [`BatchFn`](crate::BatchFn) loading documents by `_id`.
+    pub fn by_id(&self) -> ByField<Self> {
+        self.by("_id")
+    }
+}
+
+impl<K, T> Source<K, T> for MongoSource<T>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    type Error = MongoError;
+
+    async fn fetch(
+        &self,
+        field: &str,
+        keys: &[K],
+    ) -> Result<Fetched<K, T, Self::Error>, Self::Error> {
+        if keys.is_empty() {
+            return Ok(Fetched::new(Vec::new(), 0));
+        }
+        let inner = &*self.inner;
+        let chunks = chunk_keys(inner, field, keys)?;
+        let wanted: HashSet<&K> = keys.iter().collect();
+        let projection = inner.projection.as_ref().map(|p| with_field(p, field));
+        let queries = chunks.len() as u64;
+        let results = try_join_all(
+            chunks
+                .into_iter()
+                .map(|chunk| query::<K, T>(inner, field, chunk, projection.as_ref(), &wanted)),
+        )
+        .await?;
+        let docs = if results.len() == 1 {
+            results.into_iter().next().unwrap_or_default()
+        } else {
+            results.into_iter().flatten().collect()
+        };
+        Ok(Fetched::new(docs, queries))
+    }
+}
+
+/// Encodes the keys and cuts them into `$in` lists under the count and size limits.
+fn chunk_keys<K: Serialize>(
+    inner: &Inner,
+    field: &str,
+    keys: &[K],
+) -> Result<Vec<Vec<Bson>>, MongoError> {
+    let mut chunks = Vec::new();
+    let mut current = Vec::with_capacity(keys.len().min(inner.max_keys));
+    let mut bytes = 0;
+    for key in keys {
+        let encoded = bson::serialize_to_bson(key).map_err(|source| MongoError::Key {
+            collection: inner.collection.name().to_owned(),
+            field: field.to_owned(),
+            source: Box::new(source),
+        })?;
+        // Element: type byte, the index as a C string, the value.
+        let size = 1 + digits(current.len()) + 1 + encoded_len(&encoded);
+        if !current.is_empty()
+            && (current.len() >= inner.max_keys || bytes + size > inner.max_bytes)
+        {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(encoded);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    Ok(chunks)
+}
+
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// The encoded size of a BSON value (without its element header).
+fn encoded_len(value: &Bson) -> usize {
+    match value {
+        Bson::ObjectId(_) => 12,
+        Bson::Int32(_) => 4,
+        Bson::Int64(_) | Bson::Double(_) | Bson::DateTime(_) | Bson::Timestamp(_) => 8,
+        Bson::Boolean(_) => 1,
+        Bson::Null => 0,
+        Bson::String(s) => 4 + s.len() + 1,
+        other => bson::serialize_to_vec(&doc! { "": other.clone() })
+            .map_or(other.to_string().len(), |v| v.len().saturating_sub(7)),
+    }
+}
+
+/// An inclusion projection with `field` added when it would otherwise be left out.
+fn with_field(projection: &Document, field: &str) -> Document {
+    let inclusive = projection.iter().any(|(name, value)| {
+        name != "_id"
+            && matches!(
+                value,
+                Bson::Int32(1) | Bson::Int64(1) | Bson::Boolean(true) | Bson::Double(1.0)
+            )
+    });
+    let covered = projection.contains_key(field)
+        || field == "_id"
+        || projection
+            .keys()
+            .any(|name| field.starts_with(name.as_str()) && field[name.len()..].starts_with('.'));
+    if inclusive && !covered {
+        let mut projection = projection.clone();
+        projection.insert(field, 1);
+        projection
+    } else {
+        projection.clone()
+    }
+}
+
+async fn query<K, T>(
+    inner: &Inner,
+    field: &str,
+    keys: Vec<Bson>,
+    projection: Option<&Document>,
+    wanted: &HashSet<&K>,
+) -> Result<Vec<(K, Result<T, MongoError>)>, MongoError>
+where
+    K: DeserializeOwned + Eq + Hash + Clone,
+    T: DeserializeOwned,
+{
+    let query_error = |source| MongoError::Query {
+        collection: inner.collection.name().to_owned(),
+        field: field.to_owned(),
+        source: Box::new(source),
+    };
+    let expected = keys.len();
+    let mut find = inner.collection.find(doc! { field: { "$in": keys } });
+    if let Some(projection) = projection {
+        find = find.projection(projection.clone());
+    }
+    if let Some(sort) = &inner.sort {
+        find = find.sort(sort.clone());
+    }
+    let mut cursor = find.await.map_err(query_error)?;
+    let mut docs = Vec::with_capacity(expected);
+    while cursor.advance().await.map_err(query_error)? {
+        let raw = cursor.current();
+        let Some(value) = lookup(raw, field) else {
+            continue;
+        };
+        match value {
+            RawBsonRef::Array(elements) => {
+                for element in elements.into_iter().flatten() {
+                    push_match(inner, raw, element, wanted, &mut docs);
+                }
+            }
+            value => push_match(inner, raw, value, wanted, &mut docs),
+        }
+    }
+    Ok(docs)
+}
+
+/// Decodes `raw` for the key `value` when it is one of the keys asked for.
+fn push_match<K, T>(
+    inner: &Inner,
+    raw: &RawDocument,
+    value: RawBsonRef<'_>,
+    wanted: &HashSet<&K>,
+    docs: &mut Vec<(K, Result<T, MongoError>)>,
+) where
+    K: DeserializeOwned + Eq + Hash + Clone,
+    T: DeserializeOwned,
+{
+    let Some(key) = Bson::try_from(value)
+        .ok()
+        .and_then(|b| bson::deserialize_from_bson::<K>(b).ok())
+    else {
+        return;
+    };
+    if !wanted.contains(&key) {
+        return;
+    }
+    let doc =
+        bson::deserialize_from_slice::<T>(raw.as_bytes()).map_err(|source| MongoError::Decode {
+            collection: inner.collection.name().to_owned(),
+            id: raw
+                .get("_id")
+                .ok()
+                .flatten()
+                .and_then(|id| Bson::try_from(id).ok())
+                .map_or_else(|| "(none)".to_owned(), |id| id.to_string()),
+            source: Box::new(source),
+        });
+    docs.push((key, doc));
+}
+
+/// The value at a dotted path (`author.id`), if every step is a document.
+fn lookup<'a>(doc: &'a RawDocument, path: &str) -> Option<RawBsonRef<'a>> {
+    let mut parts = path.split('.');
+    let mut value = doc.get(parts.next()?).ok()??;
+    for part in parts {
+        value = value.as_document()?.get(part).ok()??;
+    }
+    Some(value)
+}
+
+/// Why a [`MongoSource`] query, or one of its documents, failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MongoError {
+    /// The `find` failed (connection, server error, ...): every key of the query failed.
+    #[error("{collection}: find by `{field}` failed: {source}")]
+    Query {
+        /// The collection queried.
+        collection: String,
+        /// The field matched with `$in`.
+        field: String,
+        /// The driver's error.
+        #[source]
+        source: Box<mongodb::error::Error>,
+    },
+    /// One document did not decode into the target type: only its key failed.
+    #[error("{collection}: document with _id {id} does not decode: {source}")]
+    Decode {
+        /// The collection read.
+        collection: String,
+        /// The document's `_id`, as extended JSON.
+        id: String,
+        /// The decoding error.
+        #[source]
+        source: Box<bson::error::Error>,
+    },
+    /// A key could not be encoded as BSON.
+    #[error("{collection}: a key for `{field}` does not encode to BSON: {source}")]
+    Key {
+        /// The collection queried.
+        collection: String,
+        /// The field matched with `$in`.
+        field: String,
+        /// The encoding error.
+        #[source]
+        source: Box<bson::error::Error>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_counts_index_characters() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(9), 1);
+        assert_eq!(digits(10), 2);
+        assert_eq!(digits(12_345), 5);
+    }
+
+    #[test]
+    fn encoded_len_matches_the_bson_encoding() {
+        for value in [
+            Bson::ObjectId(bson::oid::ObjectId::new()),
+            Bson::Int32(7),
+            Bson::Int64(7),
+            Bson::String("hello".into()),
+            Bson::Document(doc! { "a": 1, "b": "x" }),
+            Bson::Array(vec![Bson::Int32(1), Bson::Int32(2)]),
+        ] {
+            let whole = bson::serialize_to_vec(&doc! { "": value.clone() }).unwrap();
+            // Document: 4-byte length, element (type byte, "" + NUL, value), trailing NUL.
+            assert_eq!(
+                encoded_len(&value),
+                whole.len() - 4 - 1 - 1 - 1,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inclusion_projections_get_the_matched_field() {
+        let p = doc! { "title": 1 };
+        assert_eq!(
+            with_field(&p, "assessment_id"),
+            doc! { "title": 1, "assessment_id": 1 }
+        );
+        assert_eq!(with_field(&p, "_id"), p);
+        let nested = doc! { "author": 1 };
+        assert_eq!(with_field(&nested, "author.id"), nested);
+        let exclusion = doc! { "body": 0 };
+        assert_eq!(with_field(&exclusion, "assessment_id"), exclusion);
+    }
+}
