@@ -1,0 +1,584 @@
+//! The loader and `preload_relations` against a real MongoDB wire server (SecantusDB from the
+//! test harness). Queries are counted by the server (`serverStatus.opcounters.query` on a
+//! private server, so parallel tests do not add to it) and checked against the driver's command
+//! monitoring and the loader's own statistics.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use futures_util::future::join_all;
+use inframind_loader::{
+    LoadError, Loader, Many, MongoError, MongoSource, One, StatsRegistry, preload_relations,
+};
+use inframind_test_support::MongoServer;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct User {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    email: String,
+    full_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Assessment {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    title: String,
+    user_id: ObjectId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Recommendation {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    assessment_id: ObjectId,
+    author_id: ObjectId,
+    title: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Report {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    assessment_id: ObjectId,
+    format: String,
+}
+
+/// A private server (so its counters are this test's alone), a client whose `find` commands
+/// are recorded, and a seeded database.
+struct Fixture {
+    _server: MongoServer,
+    client: Client,
+    db: Database,
+    finds: Arc<Mutex<Vec<Document>>>,
+    users: Vec<User>,
+    assessments: Vec<Assessment>,
+}
+
+impl Fixture {
+    async fn start() -> Self {
+        let server = MongoServer::start().expect("a MongoDB wire server for this test");
+        let finds = Arc::new(Mutex::new(Vec::new()));
+        let mut options = ClientOptions::parse(server.uri()).await.unwrap();
+        let recorded = Arc::clone(&finds);
+        options.command_event_handler = Some(EventHandler::callback(move |event| {
+            if let CommandEvent::Started(started) = event {
+                if started.command_name == "find" {
+                    recorded.lock().push(started.command);
+                }
+            }
+        }));
+        let client = Client::with_options(options).unwrap();
+        let db = client.database("loader_test");
+
+        // 100 users; 100 assessments owned by 40 of them (shared owners), plus one whose owner
+        // does not exist; 0..=3 recommendations and 0..=2 reports per assessment.
+        let users: Vec<User> = (0..100)
+            .map(|i| User {
+                id: ObjectId::new(),
+                email: format!("user{i}@example.com"),
+                full_name: format!("User {i}"),
+            })
+            .collect();
+        let mut assessments: Vec<Assessment> = (0..100)
+            .map(|i| Assessment {
+                id: ObjectId::new(),
+                title: format!("Assessment {i}"),
+                user_id: users[i % 40].id,
+            })
+            .collect();
+        assessments[99].user_id = ObjectId::new();
+        let mut recommendations = Vec::new();
+        let mut reports = Vec::new();
+        for (i, a) in assessments.iter().enumerate() {
+            for r in 0..(i % 4) {
+                recommendations.push(Recommendation {
+                    id: ObjectId::new(),
+                    assessment_id: a.id,
+                    author_id: users[(i + r) % 100].id,
+                    title: format!("Recommendation {i}.{r}"),
+                });
+            }
+            for r in 0..(i % 3) {
+                reports.push(Report {
+                    id: ObjectId::new(),
+                    assessment_id: a.id,
+                    format: ["pdf", "html"][r].to_owned(),
+                });
+            }
+        }
+        // Interleave the writes so natural order is not `_id` order for recommendations.
+        recommendations.reverse();
+        db.collection::<User>("users")
+            .insert_many(&users)
+            .await
+            .unwrap();
+        db.collection::<Assessment>("assessments")
+            .insert_many(&assessments)
+            .await
+            .unwrap();
+        db.collection::<Recommendation>("recommendations")
+            .insert_many(&recommendations)
+            .await
+            .unwrap();
+        db.collection::<Report>("reports")
+            .insert_many(&reports)
+            .await
+            .unwrap();
+        finds.lock().clear();
+        Self {
+            _server: server,
+            client,
+            db,
+            finds,
+            users,
+            assessments,
+        }
+    }
+
+    /// The server's count of `find` operations so far.
+    async fn queries(&self) -> i64 {
+        let status = self
+            .client
+            .database("admin")
+            .run_command(doc! { "serverStatus": 1 })
+            .await
+            .unwrap();
+        match status.get_document("opcounters").unwrap().get("query") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            Some(Bson::Double(n)) => *n as i64,
+            other => panic!("opcounters.query: {other:?}"),
+        }
+    }
+
+    fn source<T: serde::de::DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> MongoSource<T> {
+        MongoSource::new(self.db.collection::<Document>(name))
+    }
+
+    /// The `$in` lists of the `find` commands recorded since the last call.
+    fn take_in_lists(&self) -> Vec<Vec<Bson>> {
+        self.finds
+            .lock()
+            .drain(..)
+            .map(|command| {
+                let filter = command.get_document("filter").unwrap();
+                let (_, condition) = filter.iter().next().unwrap();
+                condition
+                    .as_document()
+                    .unwrap()
+                    .get_array("$in")
+                    .unwrap()
+                    .clone()
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn hundred_concurrent_loads_on_distinct_keys_make_one_query() {
+    let fx = Fixture::start().await;
+    let users = fx.source::<User>("users");
+    let loader = Loader::builder(users.by_id()).name("User_id").build();
+    let before = fx.queries().await;
+    let loaded = join_all(fx.users.iter().map(|u| loader.load(u.id))).await;
+    assert_eq!(fx.queries().await - before, 1, "one query on the server");
+    let in_lists = fx.take_in_lists();
+    assert_eq!(in_lists.len(), 1);
+    assert_eq!(in_lists[0].len(), 100);
+    for (user, loaded) in fx.users.iter().zip(loaded) {
+        assert_eq!(loaded.unwrap().as_ref(), Some(user));
+    }
+    assert_eq!(loader.stats().total_queries, 1);
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_asked_once_and_missing_keys_are_none() {
+    let fx = Fixture::start().await;
+    let loader = Loader::new(fx.source::<User>("users").by_id());
+    let absent = ObjectId::new();
+    let ids = [
+        fx.users[0].id,
+        fx.users[1].id,
+        fx.users[0].id,
+        absent,
+        fx.users[1].id,
+    ];
+    let before = fx.queries().await;
+    let (many, again) = tokio::join!(loader.load_many(ids), loader.load(fx.users[0].id));
+    assert_eq!(fx.queries().await - before, 1);
+    let in_lists = fx.take_in_lists();
+    assert_eq!(in_lists[0].len(), 3, "three distinct keys in the $in list");
+    assert_eq!(many[0].as_ref().unwrap().as_ref(), Some(&fx.users[0]));
+    assert_eq!(many[3].as_ref().unwrap(), &None);
+    assert_eq!(many[4].as_ref().unwrap().as_ref(), Some(&fx.users[1]));
+    assert_eq!(again.unwrap().as_ref(), Some(&fx.users[0]));
+    // Cached since, found and missing alike.
+    loader.load(absent).await.unwrap();
+    loader.load(fx.users[1].id).await.unwrap();
+    assert_eq!(fx.queries().await - before, 1);
+}
+
+#[tokio::test]
+async fn chunking_makes_ceil_n_over_size_queries() {
+    let fx = Fixture::start().await;
+    let ids: Vec<ObjectId> = fx.users.iter().map(|u| u.id).collect();
+
+    // The loader's own max_batch_size: ceil(100 / 30) = 4 batches, one query each.
+    let registry = StatsRegistry::new();
+    let loader = Loader::builder(fx.source::<User>("users").by_id())
+        .name("User_id")
+        .stats(&registry)
+        .max_batch_size(30)
+        .build();
+    let before = fx.queries().await;
+    let loaded = loader.load_many(ids.clone()).await;
+    assert!(loaded.iter().all(|l| l.as_ref().unwrap().is_some()));
+    assert_eq!(fx.queries().await - before, 4);
+    let mut sizes: Vec<usize> = fx.take_in_lists().iter().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [10, 30, 30, 30]);
+    let stats = registry.get("User_id").unwrap();
+    assert_eq!((stats.total_batches, stats.total_queries), (4, 4));
+
+    // The source's `$in` count limit inside one batch: ceil(100 / 25) = 4 queries.
+    let loader = Loader::new(fx.source::<User>("users").max_keys_per_query(25).by_id());
+    let before = fx.queries().await;
+    loader.load_many(ids.clone()).await;
+    assert_eq!(fx.queries().await - before, 4);
+    let stats = loader.stats();
+    assert_eq!((stats.total_batches, stats.total_queries), (1, 4));
+    assert!(fx.take_in_lists().iter().all(|l| l.len() == 25));
+
+    // The source's byte limit: each ObjectId element is 15 or 16 bytes, so 300 bytes hold 19.
+    let loader = Loader::new(
+        fx.source::<User>("users")
+            .max_key_bytes_per_query(300)
+            .by_id(),
+    );
+    let before = fx.queries().await;
+    let loaded = loader.load_many(ids).await;
+    assert!(loaded.iter().all(|l| l.as_ref().unwrap().is_some()));
+    let seen = fx.queries().await - before;
+    assert_eq!(seen, 6, "ceil(100 / 19) queries");
+    assert_eq!(loader.stats().total_queries, 6);
+    for list in fx.take_in_lists() {
+        let encoded = mongodb::bson::serialize_to_vec(&doc! { "$in": list }).unwrap();
+        assert!(encoded.len() <= 300 + 16, "{} bytes", encoded.len());
+    }
+}
+
+type Full = (Assessment, (Option<User>, Vec<Recommendation>, Vec<Report>));
+
+/// The N+1 way: one query per assessment and relation.
+async fn n_plus_one(db: &Database) -> Vec<Full> {
+    let assessments: Vec<Assessment> = db
+        .collection("assessments")
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for a in assessments {
+        let user = db
+            .collection::<User>("users")
+            .find_one(doc! { "_id": a.user_id })
+            .await
+            .unwrap();
+        let recs = db
+            .collection::<Recommendation>("recommendations")
+            .find(doc! { "assessment_id": a.id })
+            .sort(doc! { "_id": 1 })
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let reports = db
+            .collection::<Report>("reports")
+            .find(doc! { "assessment_id": a.id })
+            .sort(doc! { "_id": 1 })
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        out.push((a, (user, recs, reports)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn preload_makes_one_query_per_relation_and_matches_n_plus_one() {
+    let fx = Fixture::start().await;
+    let users = fx.source::<User>("users");
+    let recs = fx.source::<Recommendation>("recommendations");
+    let reports = fx.source::<Report>("reports");
+
+    let before = fx.queries().await;
+    let expected = n_plus_one(&fx.db).await;
+    assert_eq!(fx.queries().await - before, 301, "the N+1 way: 1 + 3 x 100");
+
+    let before = fx.queries().await;
+    let assessments: Vec<Assessment> = fx
+        .db
+        .collection("assessments")
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let rows = preload_relations(
+        assessments,
+        (
+            One::new(&users, "_id", |a: &Assessment| a.user_id),
+            Many::new(&recs, "assessment_id", |a: &Assessment| a.id),
+            Many::new(&reports, "assessment_id", |a: &Assessment| a.id),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fx.queries().await - before, 4, "1 + 3 queries");
+    assert_eq!(rows, expected, "the same data as the N+1 way");
+
+    // The shape holds: shared owners, a missing owner, empty lists.
+    assert_eq!(rows[0].1.0.as_ref(), Some(&fx.users[0]));
+    assert_eq!(rows[40].1.0.as_ref(), Some(&fx.users[0]));
+    assert_eq!(rows[99].1.0, None, "a missing related document is None");
+    assert!(rows[0].1.1.is_empty() && rows[0].1.2.is_empty());
+    assert_eq!(rows[3].1.1.len(), 3);
+    assert!(
+        rows[3].1.1.windows(2).all(|w| w[0].id < w[1].id),
+        "_id order"
+    );
+    assert_eq!(rows[0].0, fx.assessments[0]);
+}
+
+#[tokio::test]
+async fn a_document_that_does_not_decode_fails_only_its_key() {
+    let fx = Fixture::start().await;
+    let broken = ObjectId::new();
+    fx.db
+        .collection::<Document>("users")
+        .insert_one(doc! { "_id": broken, "email": 42, "full_name": "Broken" })
+        .await
+        .unwrap();
+    let loader = Loader::new(fx.source::<User>("users").by_id());
+    let before = fx.queries().await;
+    let answers = loader
+        .load_many([fx.users[0].id, broken, fx.users[1].id])
+        .await;
+    assert_eq!(fx.queries().await - before, 1);
+    assert_eq!(answers[0].as_ref().unwrap().as_ref(), Some(&fx.users[0]));
+    assert_eq!(answers[2].as_ref().unwrap().as_ref(), Some(&fx.users[1]));
+    let error = answers[1].as_ref().unwrap_err();
+    assert!(!error.is_batch());
+    match error {
+        LoadError::Key(e) => match &**e {
+            MongoError::Decode { collection, id, .. } => {
+                assert_eq!(collection, "users");
+                assert!(id.contains(&broken.to_hex()), "{id}");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        },
+        other => panic!("expected the key's own error, got {other:?}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("users") && message.contains(&broken.to_hex()),
+        "{message}"
+    );
+
+    // A preload reaching the broken document fails as a whole, and says where.
+    let parent = Assessment {
+        id: ObjectId::new(),
+        title: "t".into(),
+        user_id: broken,
+    };
+    let users = fx.source::<User>("users");
+    let error = preload_relations(
+        vec![parent],
+        (One::new(&users, "_id", |a: &Assessment| a.user_id),),
+    )
+    .await
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("users") && message.contains(&broken.to_hex()),
+        "{message}"
+    );
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+struct UserEmail {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    email: String,
+    full_name: Option<String>,
+}
+
+#[tokio::test]
+async fn load_by_another_field_with_a_projection() {
+    let fx = Fixture::start().await;
+    let source = fx
+        .source::<UserEmail>("users")
+        .projection(doc! { "email": 1 });
+    let by_email = Loader::builder(source.by("email"))
+        .name("User_email")
+        .build();
+    let before = fx.queries().await;
+    let (a, b, none) = tokio::join!(
+        by_email.load("user3@example.com".to_owned()),
+        by_email.load("user7@example.com".to_owned()),
+        by_email.load("nobody@example.com".to_owned()),
+    );
+    assert_eq!(fx.queries().await - before, 1);
+    let a = a.unwrap().unwrap();
+    assert_eq!(
+        (a.id, a.email.as_str()),
+        (fx.users[3].id, "user3@example.com")
+    );
+    assert_eq!(a.full_name, None, "projected away");
+    assert_eq!(b.unwrap().unwrap().id, fx.users[7].id);
+    assert_eq!(none.unwrap(), None);
+
+    // The matched field is added to an inclusion projection that leaves it out.
+    let by_name = Loader::new(
+        fx.source::<UserEmail>("users")
+            .projection(doc! { "full_name": 1 })
+            .by("email"),
+    );
+    let found = by_name.load("user3@example.com".to_owned()).await;
+    // `email` came back (so the key matched), decoded into the required `email` field.
+    let found = found.unwrap().unwrap();
+    assert_eq!(found.full_name.as_deref(), Some("User 3"));
+}
+
+#[tokio::test]
+async fn nested_relations_and_priming_a_loader() {
+    let fx = Fixture::start().await;
+    let users = fx.source::<User>("users");
+    let recs = fx.source::<Recommendation>("recommendations");
+    let user_loader = Loader::builder(users.by_id()).name("User_id").build();
+
+    let assessments = fx.assessments[..20].to_vec();
+    let before = fx.queries().await;
+    let rows = preload_relations(
+        assessments,
+        (
+            One::new(&users, "_id", |a: &Assessment| a.user_id)
+                .prime(&user_loader, |u: &User| u.id),
+            Many::new(&recs, "assessment_id", |a: &Assessment| a.id).with((One::new(
+                &users,
+                "_id",
+                |r: &Recommendation| r.author_id,
+            ),)),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fx.queries().await - before,
+        3,
+        "users, recommendations, and the recommendations' authors"
+    );
+    let (assessment, (owner, recommendations)) = &rows[7];
+    assert_eq!(owner.as_ref().unwrap().id, assessment.user_id);
+    assert_eq!(recommendations.len(), 3);
+    for (rec, (author,)) in recommendations {
+        assert_eq!(rec.assessment_id, assessment.id);
+        assert_eq!(author.as_ref().unwrap().id, rec.author_id);
+    }
+
+    // The owners were primed: loading them asks nothing more.
+    let before = fx.queries().await;
+    let owners = user_loader
+        .load_many(fx.assessments[..20].iter().map(|a| a.user_id))
+        .await;
+    assert!(owners.iter().all(|o| o.as_ref().unwrap().is_some()));
+    assert_eq!(fx.queries().await - before, 0);
+}
+
+#[tokio::test]
+async fn stats_equal_the_queries_the_server_saw() {
+    let fx = Fixture::start().await;
+    let registry = StatsRegistry::new();
+    let source = fx.source::<User>("users").max_keys_per_query(40);
+    let before = fx.queries().await;
+    // Five requests, each with its own loader under the same name.
+    for request in 0..5 {
+        let loader = Loader::builder(source.by_id())
+            .name("User_id")
+            .stats(&registry)
+            .max_batch_size(50)
+            .build();
+        let ids: Vec<ObjectId> = fx.users[..request * 20 + 10].iter().map(|u| u.id).collect();
+        join_all(ids.iter().map(|id| loader.load(*id))).await;
+        loader.load(ids[0]).await.unwrap();
+    }
+    let seen = fx.queries().await - before;
+    let stats = registry.get("User_id").unwrap();
+    assert_eq!(stats.total_queries as i64, seen, "{stats:?}");
+    // Keys per request 10, 30, 50, 70 and 90; batches of at most 50 keys, `$in` lists of at
+    // most 40: 10 -> 1 query; 30 -> 1; 50 -> 40+10 = 2; 70 -> 50 (2) + 20 (1) = 3; 90 -> 50 (2)
+    // + 40 (1) = 3.
+    assert_eq!(seen, 10);
+    assert_eq!(stats.total_items_loaded, 250);
+    assert_eq!(stats.total_batches, 7);
+    assert_eq!(stats.cache_hits, 5);
+    let distinct: HashSet<_> = fx
+        .take_in_lists()
+        .into_iter()
+        .flatten()
+        .map(|b| b.to_string())
+        .collect();
+    assert_eq!(distinct.len(), 90);
+}
+
+#[tokio::test]
+async fn dropped_loads_mid_batch_leave_others_answered() {
+    let fx = Fixture::start().await;
+    let loader = Loader::new(fx.source::<User>("users").by_id());
+    let before = fx.queries().await;
+    let tasks: Vec<_> = fx
+        .users
+        .iter()
+        .map(|u| {
+            let loader = loader.clone();
+            let id = u.id;
+            tokio::spawn(async move { loader.load(id).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    for task in tasks.iter().step_by(2) {
+        task.abort();
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await {
+            Ok(answer) => assert_eq!(answer.unwrap().unwrap(), fx.users[i]),
+            Err(e) => assert!(e.is_cancelled() && i % 2 == 0),
+        }
+    }
+    assert!(fx.queries().await - before >= 1);
+    // Usable afterwards, with the cancelled keys cached by their finished batch.
+    let again = loader.load_many(fx.users.iter().map(|u| u.id)).await;
+    assert!(again.iter().all(|a| a.as_ref().unwrap().is_some()));
+}
