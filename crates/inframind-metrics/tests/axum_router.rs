@@ -7,10 +7,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::routing::{get, post};
-use common::{check_openmetrics, lines, run_promtool, sample};
+use common::{check_openmetrics, exercise_every_family, lines, run_promtool, sample};
 use inframind_metrics::{
-    AgentMetrics, Format, LlmCall, Metrics, MetricsLayer, OPENMETRICS_CONTENT_TYPE,
-    PROMETHEUS_TEXT_CONTENT_TYPE, TraceId,
+    Format, Metrics, MetricsLayer, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, TraceId,
 };
 use std::borrow::Cow;
 use std::time::Duration;
@@ -419,72 +418,6 @@ async fn exemplars_carry_the_trace_id() {
     assert!(
         !plain.contains("trace_id"),
         "no exemplars in the Prometheus text format"
-    );
-}
-
-fn exercise_every_family(metrics: &Metrics) {
-    metrics
-        .db()
-        .record_query("assessments", "find", Duration::from_millis(3), None);
-    metrics.db().record_query(
-        "users",
-        "insert",
-        Duration::from_millis(1),
-        Some("DuplicateKey"),
-    );
-    metrics.db().connections_active.set(2);
-    metrics.db().connections_idle.set(3);
-    metrics
-        .cache()
-        .record_lookup("api", true, Duration::from_micros(80));
-    metrics
-        .cache()
-        .record_lookup("api", false, Duration::from_micros(200));
-    metrics
-        .cache()
-        .entries
-        .get_or_create(&inframind_metrics::CacheLabels::new("api"))
-        .set(10);
-    metrics
-        .cache()
-        .memory_bytes
-        .get_or_create(&inframind_metrics::CacheLabels::new("api"))
-        .set(4096);
-    metrics.track_llm_call(
-        LlmCall::new("openai", "gpt-4")
-            .duration(Duration::from_millis(900))
-            .tokens(1000, 500),
-    );
-    metrics.track_llm_call(LlmCall::new("anthropic", "claude-3-haiku").error("RateLimitError"));
-    let b = metrics.business();
-    b.users_total.set(40);
-    b.users_active.set(12);
-    b.assessments_total.set(80);
-    b.assessments_created
-        .get_or_create(&inframind_metrics::StatusLabels::new("pending"))
-        .inc();
-    b.recommendations_generated
-        .get_or_create(&inframind_metrics::RecommendationLabels::new(
-            "cost", "high",
-        ))
-        .inc();
-    b.reports_generated
-        .get_or_create(&inframind_metrics::ReportLabels::new("executive", "pdf"))
-        .inc();
-    let a: &AgentMetrics = metrics.agent();
-    a.record_execution(
-        "cloud_engineer",
-        "success",
-        Duration::from_secs(2),
-        Some(0.87),
-        None,
-    );
-    a.record_execution(
-        "compliance",
-        "error",
-        Duration::from_millis(300),
-        None,
-        Some("Timeout"),
     );
 }
 

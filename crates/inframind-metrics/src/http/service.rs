@@ -95,8 +95,11 @@ where
         drop(endpoint);
         let slot = shared.table.start(entry, method_index(req.method()));
         if let Some(entry) = slot.entry() {
-            if let Some(len) =
-                content_length(req.headers()).or_else(|| req.body().size_hint().exact())
+            if let Some(len) = req
+                .body()
+                .size_hint()
+                .exact()
+                .or_else(|| content_length(req.headers()))
             {
                 entry.observe_request_size(len);
             }
@@ -117,5 +120,8 @@ where
 }
 
 pub(crate) fn response_length<B: Body>(res: &Response<B>) -> Option<u64> {
-    content_length(res.headers()).or_else(|| res.body().size_hint().exact())
+    res.body()
+        .size_hint()
+        .exact()
+        .or_else(|| content_length(res.headers()))
 }

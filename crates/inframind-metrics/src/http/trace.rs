@@ -1,6 +1,8 @@
 //! Trace ids for exemplars.
 
-use http::{Extensions, HeaderMap};
+use http::{Extensions, HeaderMap, HeaderName};
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// A trace id attached to a request, used as the exemplar of its HTTP series.
 ///
@@ -22,7 +24,7 @@ pub(crate) fn extract(headers: &HeaderMap, extensions: &Extensions) -> Option<Bo
         }
         return None;
     }
-    let value = headers.get("traceparent")?.to_str().ok()?;
+    let value = headers.get(&TRACEPARENT)?.to_str().ok()?;
     parse_traceparent(value).map(Into::into)
 }
 

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use inframind_metrics::{LlmCall, Metrics};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The `promtool` binary; panics with install advice when it is missing (never skips).
 pub fn promtool() -> PathBuf {
@@ -126,4 +128,71 @@ pub fn lines<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
                 .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
         })
         .collect()
+}
+
+/// Records something in every non-HTTP family.
+pub fn exercise_every_family(metrics: &Metrics) {
+    metrics
+        .db()
+        .record_query("assessments", "find", Duration::from_millis(3), None);
+    metrics.db().record_query(
+        "users",
+        "insert",
+        Duration::from_millis(1),
+        Some("DuplicateKey"),
+    );
+    metrics.db().connections_active.set(2);
+    metrics.db().connections_idle.set(3);
+    metrics
+        .cache()
+        .record_lookup("api", true, Duration::from_micros(80));
+    metrics
+        .cache()
+        .record_lookup("api", false, Duration::from_micros(200));
+    metrics
+        .cache()
+        .entries
+        .get_or_create(&inframind_metrics::CacheLabels::new("api"))
+        .set(10);
+    metrics
+        .cache()
+        .memory_bytes
+        .get_or_create(&inframind_metrics::CacheLabels::new("api"))
+        .set(4096);
+    metrics.track_llm_call(
+        LlmCall::new("openai", "gpt-4")
+            .duration(Duration::from_millis(900))
+            .tokens(1000, 500),
+    );
+    metrics.track_llm_call(LlmCall::new("anthropic", "claude-3-haiku").error("RateLimitError"));
+    let b = metrics.business();
+    b.users_total.set(40);
+    b.users_active.set(12);
+    b.assessments_total.set(80);
+    b.assessments_created
+        .get_or_create(&inframind_metrics::StatusLabels::new("pending"))
+        .inc();
+    b.recommendations_generated
+        .get_or_create(&inframind_metrics::RecommendationLabels::new(
+            "cost", "high",
+        ))
+        .inc();
+    b.reports_generated
+        .get_or_create(&inframind_metrics::ReportLabels::new("executive", "pdf"))
+        .inc();
+    let a: &inframind_metrics::AgentMetrics = metrics.agent();
+    a.record_execution(
+        "cloud_engineer",
+        "success",
+        Duration::from_secs(2),
+        Some(0.87),
+        None,
+    );
+    a.record_execution(
+        "compliance",
+        "error",
+        Duration::from_millis(300),
+        None,
+        Some("Timeout"),
+    );
 }
