@@ -133,6 +133,25 @@ async fn loads_from_many_spawned_tasks_make_one_batch() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_on_a_multi_thread_runtime_makes_one_batch() {
+    let recorder = Recorder::default();
+    let loader = recorder.loader();
+    for _request in 0..20 {
+        let loader = loader.clone();
+        // As a request handler runs: inside a task on a worker thread.
+        tokio::spawn(async move {
+            loader.clear_all();
+            let answers = join_all((1..=100).map(|k| loader.load(k))).await;
+            assert_eq!(answers[0].as_ref().unwrap().as_deref(), Some("v1"));
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(recorder.calls().len(), 20, "one batch per request");
+    assert!(recorder.calls().iter().all(|c| c.len() == 100));
+}
+
 #[tokio::test]
 async fn duplicate_keys_are_asked_once() {
     let recorder = Recorder::default();

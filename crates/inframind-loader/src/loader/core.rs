@@ -19,8 +19,9 @@ use crate::stats::{LocalCounts, LocalStats, StatsCell};
 /// One key's answer.
 pub(crate) type Answer<V, E> = Result<Option<V>, LoadError<E>>;
 
-/// How many times the collector yields, at most, while keys keep arriving.
-const MAX_YIELD_ROUNDS: u32 = 32;
+/// How many rounds the collector waits, at most, while every round brings new keys (a full
+/// batch goes at once, so this only bounds the wait of a batch that keeps growing slowly).
+const MAX_YIELD_ROUNDS: u32 = 128;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {

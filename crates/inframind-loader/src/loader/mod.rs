@@ -44,9 +44,12 @@ use crate::stats::{LoaderStats, StatsRegistry};
 /// # Scheduling
 ///
 /// There is no fixed delay. The first key queued schedules a collector task; the collector
-/// yields to the scheduler until a round passes with no new key, so every task that was ready
-/// to queue keys has done so, and then dispatches the batch. A lone `load` therefore waits for no
-/// timer. [`LoaderBuilder::window`] adds an optional bounded window instead, for callers who
+/// puts itself behind the tasks already runnable on its scheduler, round after round, until a
+/// round passes with no new key, and then dispatches the batch. So every key queued by the
+/// current task before it awaits (a `join!`, `join_all` or `load_many`), and by the tasks
+/// runnable alongside it, goes into one batch, and a lone `load` waits for no timer (nor for
+/// an I/O poll). Keys queued concurrently from another thread (outside the runtime's worker, as
+/// from `block_on`) may be split over several batches. [`LoaderBuilder::window`] adds an optional bounded window instead, for callers who
 /// prefer bigger batches to lower latency; a batch that reaches `max_batch_size` goes out at
 /// once either way. The collector is a Tokio task, so loads must run inside a Tokio runtime
 /// (outside one they fail with [`LoadError::Aborted`]).
