@@ -80,7 +80,9 @@ async fn lets_a_probe_through_while_half_open_and_closes_on_its_success() {
     // The first request is the probe; while it is in flight, others fail fast.
     let probe = svc.ready().await.unwrap().call(());
     assert_eq!(b.state(), CircuitState::HalfOpen);
-    let second = svc.ready().await.unwrap().call(()).await;
+    let second = tokio::time::timeout(Duration::from_secs(5), svc.ready().await.unwrap().call(()))
+        .await
+        .expect("a second request is rejected at once, not sent");
     let Err(BreakerError::Rejected(r)) = second else {
         panic!("one probe at a time")
     };
