@@ -82,6 +82,19 @@ impl<S: OverflowLabels, M, C: MetricConstructor<M>> CappedFamily<S, M, C> {
         self.family.get_or_create(&self.overflow)
     }
 
+    /// Like [`get_or_create`](Self::get_or_create), but returns a clone of the metric (counters,
+    /// gauges and histograms share their value through an `Arc`), so no lock is held.
+    ///
+    /// Prefer it when keeping the metric: holding the guard of `get_or_create` while creating
+    /// another series of the same family deadlocks (prometheus-client's `Family` takes its
+    /// write lock to insert).
+    pub fn get_or_create_owned(&self, labels: &S) -> M
+    where
+        M: Clone,
+    {
+        self.get_or_create(labels).clone()
+    }
+
     fn reserve(&self) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
@@ -141,4 +154,47 @@ where
     M: TypedMetric,
 {
     const TYPE: MetricType = M::TYPE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::{DbQueryLabels, OVERFLOW_LABEL};
+
+    #[test]
+    fn cap_is_hard_under_concurrency() {
+        let family: CappedFamily<DbQueryLabels, Counter> =
+            CappedFamily::new(50, Counter::default());
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let family = &family;
+                s.spawn(move || {
+                    for i in 0..500 {
+                        family
+                            .get_or_create_owned(&DbQueryLabels::new(
+                                format!("c{}", (i * 7 + t) % 200),
+                                "find",
+                            ))
+                            .inc();
+                    }
+                });
+            }
+        });
+        assert!(family.len() <= 51, "{}", family.len());
+        let overflow = DbQueryLabels::new(OVERFLOW_LABEL, OVERFLOW_LABEL);
+        let in_overflow = family.family().get(&overflow).map_or(0, |c| c.get());
+        assert_eq!(in_overflow, family.dropped());
+        assert!(in_overflow > 0);
+        // Existing series keep counting after the cap is reached.
+        let first = family
+            .get_or_create_owned(&DbQueryLabels::new("c0", "find"))
+            .get();
+        family
+            .get_or_create(&DbQueryLabels::new("c0", "find"))
+            .inc();
+        let now = family
+            .get_or_create_owned(&DbQueryLabels::new("c0", "find"))
+            .get();
+        assert!(now == first + 1 || first == 0, "{first} -> {now}");
+    }
 }

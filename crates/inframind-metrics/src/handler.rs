@@ -75,3 +75,27 @@ impl<B> Service<Request<B>> for MetricsHandler {
         ready(Ok(res))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+    use http::HeaderValue;
+
+    #[test]
+    fn negotiation() {
+        let f = |v: &'static str| Format::negotiate(Some(&HeaderValue::from_static(v)));
+        assert_eq!(Format::negotiate(None), Format::OpenMetrics);
+        assert_eq!(f("*/*"), Format::OpenMetrics);
+        assert_eq!(f("text/plain"), Format::PrometheusText);
+        assert_eq!(
+            f("text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            f(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ),
+            Format::OpenMetrics
+        );
+    }
+}

@@ -178,3 +178,49 @@ impl<'a> LlmCall<'a> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Format, Metrics};
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = PriceTable::defaults();
+        assert_eq!(t.price("gpt-4o-mini-2024-07-18"), t.price("gpt-4o-mini"));
+        assert_eq!(t.price("gpt-4o-2024-08-06"), t.price("gpt-4o"));
+        assert_eq!(t.price("gpt-4-0613"), t.price("gpt-4"));
+        assert_eq!(t.price("llama-3"), None);
+    }
+
+    #[test]
+    fn given_cost_wins_and_bad_costs_are_ignored() {
+        let m = Metrics::new();
+        assert_eq!(
+            m.track_llm_call(LlmCall::new("openai", "gpt-4").tokens(1000, 0).cost(1.5)),
+            Some(1.5)
+        );
+        // A NaN or negative cost falls back to the table.
+        assert_eq!(
+            m.track_llm_call(
+                LlmCall::new("openai", "gpt-4")
+                    .tokens(1000, 0)
+                    .cost(f64::NAN)
+            ),
+            Some(0.03)
+        );
+        assert_eq!(
+            m.track_llm_call(LlmCall::new("local", "llama-3").tokens(10, 10)),
+            None
+        );
+        let text = m.encode(Format::OpenMetrics);
+        assert!(
+            text.contains(r#"llm_api_cost_usd_total{provider="openai",model="gpt-4"} 1.53"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"llm_api_calls_total{provider="local",model="llama-3",status="success"} 1"#
+        ));
+        assert!(!text.contains(r#"llm_api_cost_usd_total{provider="local""#));
+    }
+}

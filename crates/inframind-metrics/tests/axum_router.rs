@@ -532,3 +532,59 @@ async fn both_formats_pass_promtool_with_every_family() {
         1
     );
 }
+
+fn streamed_body() -> Body {
+    let chunks = ["0123456789", "01234"].map(|c| Ok::<_, std::io::Error>(c.to_owned()));
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
+#[tokio::test]
+async fn request_bodies_of_unknown_length() {
+    const POST_USERS: &str = r#"{method="POST",endpoint="/users"}"#;
+    // Default: a chunked upload has no known size and is not recorded.
+    let metrics = Metrics::new();
+    let app = app(&metrics);
+    let (status, echoed) = send(
+        &app,
+        Request::post("/users").body(streamed_body()).expect("req"),
+    )
+    .await;
+    assert_eq!((status, echoed.len()), (StatusCode::CREATED, 15));
+    let (_, text) = scrape(&app, None).await;
+    assert_eq!(
+        sample(&text, &format!("http_request_size_bytes_count{POST_USERS}")),
+        Some(0.0)
+    );
+
+    // With count_request_bodies the bytes the handler read are counted.
+    let metrics = Metrics::new();
+    let app = Router::new()
+        .route(
+            "/users",
+            post(|body: String| async move { (StatusCode::CREATED, body) }),
+        )
+        .layer(MetricsLayer::new(&metrics).count_request_bodies())
+        .route_service("/metrics", metrics.handler());
+    for _ in 0..2 {
+        let (status, _) = send(
+            &app,
+            Request::post("/users").body(streamed_body()).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let known = Request::post("/users")
+        .header("content-length", "3")
+        .body(Body::from("abc"))
+        .expect("req");
+    assert_eq!(send(&app, known).await.0, StatusCode::CREATED);
+    let (_, text) = scrape(&app, None).await;
+    assert_eq!(
+        sample(&text, &format!("http_request_size_bytes_count{POST_USERS}")),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("http_request_size_bytes_sum{POST_USERS}")),
+        Some(33.0)
+    );
+}

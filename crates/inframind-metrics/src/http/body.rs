@@ -11,13 +11,98 @@ use std::task::{Context, Poll, ready};
 struct BodyCounter {
     slot: Slot,
     bytes: u64,
+    request: bool,
 }
 
 impl Drop for BodyCounter {
     fn drop(&mut self) {
         if let Some(entry) = self.slot.entry() {
-            entry.observe_response_size(self.bytes);
+            if self.request {
+                entry.observe_request_size(self.bytes);
+            } else {
+                entry.observe_response_size(self.bytes);
+            }
         }
+    }
+}
+
+fn count<D: Buf, E>(counter: &mut Option<BodyCounter>, frame: &Option<Result<Frame<D>, E>>) {
+    if let Some(c) = counter.as_mut() {
+        match frame {
+            Some(Ok(f)) => {
+                if let Some(data) = f.data_ref() {
+                    c.bytes += data.remaining() as u64;
+                }
+            }
+            None => {
+                counter.take();
+            }
+            Some(Err(_)) => {}
+        }
+    }
+}
+
+pin_project! {
+    /// The request body the inner service sees with
+    /// [`MetricsLayer::count_request_bodies`](crate::MetricsLayer::count_request_bodies): the
+    /// original body, counted into `http_request_size_bytes` when its length was not known up
+    /// front (recorded when it ends or is dropped).
+    #[derive(Debug)]
+    pub struct RequestBody<B> {
+        #[pin]
+        inner: B,
+        counter: Option<BodyCounter>,
+    }
+}
+
+impl<B> RequestBody<B> {
+    pub(crate) fn untracked(inner: B) -> Self {
+        Self {
+            inner,
+            counter: None,
+        }
+    }
+
+    pub(crate) fn counting(inner: B, slot: Slot) -> Self {
+        Self {
+            inner,
+            counter: Some(BodyCounter {
+                slot,
+                bytes: 0,
+                request: true,
+            }),
+        }
+    }
+
+    /// The wrapped body.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B: Body> Body for RequestBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        count(this.counter, &frame);
+        Poll::Ready(frame)
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -43,7 +128,11 @@ impl<B> ResponseBody<B> {
     pub(crate) fn counting(inner: B, slot: Slot) -> Self {
         Self {
             inner,
-            counter: Some(BodyCounter { slot, bytes: 0 }),
+            counter: Some(BodyCounter {
+                slot,
+                bytes: 0,
+                request: false,
+            }),
         }
     }
 }
@@ -59,19 +148,7 @@ impl<B: Body> Body for ResponseBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
-        if let Some(counter) = this.counter.as_mut() {
-            match &frame {
-                Some(Ok(f)) => {
-                    if let Some(data) = f.data_ref() {
-                        counter.bytes += data.remaining() as u64;
-                    }
-                }
-                None => {
-                    this.counter.take();
-                }
-                Some(Err(_)) => {}
-            }
-        }
+        count(this.counter, &frame);
         Poll::Ready(frame)
     }
 

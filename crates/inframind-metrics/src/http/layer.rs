@@ -1,9 +1,10 @@
 use super::endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
-use super::service::MetricsService;
+use super::service::{CountRequestBodies, KnownLength, MetricsService};
 use super::table::HttpTable;
 use crate::Metrics;
 use http::{Extensions, Uri};
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use tower_layer::Layer;
 
@@ -11,14 +12,16 @@ use tower_layer::Layer;
 ///
 /// See the [module docs](crate::http) for the labels and the guarantees.
 #[derive(Debug)]
-pub struct MetricsLayer<E = DefaultEndpoint> {
+pub struct MetricsLayer<E = DefaultEndpoint, R = KnownLength> {
     pub(crate) shared: Arc<Shared<E>>,
+    request_bodies: PhantomData<fn() -> R>,
 }
 
-impl<E> Clone for MetricsLayer<E> {
+impl<E, R> Clone for MetricsLayer<E, R> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            request_bodies: PhantomData,
         }
     }
 }
@@ -41,11 +44,12 @@ impl MetricsLayer {
                 excluded: Vec::new(),
                 exemplars: true,
             }),
+            request_bodies: PhantomData,
         }
     }
 }
 
-impl<E: Clone> MetricsLayer<E> {
+impl<E: Clone, R> MetricsLayer<E, R> {
     fn shared_mut(&mut self) -> &mut Shared<E> {
         Arc::make_mut(&mut self.shared)
     }
@@ -88,7 +92,7 @@ impl<E: Clone> MetricsLayer<E> {
     /// });
     /// # let _ = layer;
     /// ```
-    pub fn endpoint_fn<F>(self, f: F) -> MetricsLayer<EndpointFn<F>>
+    pub fn endpoint_fn<F>(self, f: F) -> MetricsLayer<EndpointFn<F>, R>
     where
         F: for<'a> Fn(&'a Uri, &'a Extensions) -> Option<Cow<'a, str>>
             + Clone
@@ -100,7 +104,7 @@ impl<E: Clone> MetricsLayer<E> {
     }
 
     /// Labels requests with any [`EndpointLabel`].
-    pub fn endpoint_label<E2: EndpointLabel>(self, endpoint: E2) -> MetricsLayer<E2> {
+    pub fn endpoint_label<E2: EndpointLabel>(self, endpoint: E2) -> MetricsLayer<E2, R> {
         let shared = Arc::unwrap_or_clone(self.shared);
         MetricsLayer {
             shared: Arc::new(Shared {
@@ -109,18 +113,30 @@ impl<E: Clone> MetricsLayer<E> {
                 excluded: shared.excluded,
                 exemplars: shared.exemplars,
             }),
+            request_bodies: PhantomData,
+        }
+    }
+
+    /// Also measures request bodies of unknown length (chunked uploads) by counting them as the
+    /// inner service reads them. The inner service then receives
+    /// `Request<`[`RequestBody<B>`](crate::http::RequestBody)`>`; axum routes accept it.
+    pub fn count_request_bodies(self) -> MetricsLayer<E, CountRequestBodies> {
+        MetricsLayer {
+            shared: self.shared,
+            request_bodies: PhantomData,
         }
     }
 }
 
-impl<S, E> Layer<S> for MetricsLayer<E> {
-    type Service = MetricsService<S, E>;
+impl<S, E, R> Layer<S> for MetricsLayer<E, R> {
+    type Service = MetricsService<S, E, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         MetricsService {
             inner,
             shared: Arc::clone(&self.shared),
             last: Arc::new(OnceLock::new()),
+            request_bodies: PhantomData,
         }
     }
 }

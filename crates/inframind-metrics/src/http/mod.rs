@@ -25,8 +25,10 @@
 //!   response future, so a cancelled (dropped) request leaves the gauge.
 //! - Body sizes come from `Content-Length` or an exact size hint. Response bodies of unknown
 //!   length are counted as they stream and recorded when they end or are dropped. Request
-//!   bodies of unknown length (chunked uploads) are not recorded: counting them would change
-//!   the request body type the inner service sees.
+//!   bodies of unknown length (chunked uploads) are counted the same way with
+//!   [`MetricsLayer::count_request_bodies`], which hands the inner service a [`RequestBody`]
+//!   (axum routes accept any body); by default they are not recorded, and the inner service
+//!   sees the request body unchanged.
 //! - Exemplars: with a [`TraceId`] request extension or a W3C `traceparent` header, the
 //!   request counter and the duration bucket carry `{trace_id="..."}` in the OpenMetrics
 //!   output.
@@ -56,10 +58,10 @@ mod service;
 pub(crate) mod table;
 mod trace;
 
-pub use body::ResponseBody;
+pub use body::{RequestBody, ResponseBody};
 pub use endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 pub use future::ResponseFuture;
 pub use layer::MetricsLayer;
-pub use service::MetricsService;
+pub use service::{CountRequestBodies, KnownLength, MetricsService};
 pub use table::{OVERFLOW_ENDPOINT, UNMATCHED_ENDPOINT};
 pub use trace::TraceId;

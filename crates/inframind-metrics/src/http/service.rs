@@ -1,4 +1,4 @@
-use super::body::ResponseBody;
+use super::body::{RequestBody, ResponseBody};
 use super::endpoint::{DefaultEndpoint, EndpointLabel};
 use super::future::{ResponseFuture, Tracking};
 use super::layer::Shared;
@@ -13,17 +13,19 @@ use tower_service::Service;
 
 /// The service built by [`MetricsLayer`](crate::MetricsLayer).
 #[derive(Debug)]
-pub struct MetricsService<S, E = DefaultEndpoint> {
+pub struct MetricsService<S, E = DefaultEndpoint, R = KnownLength> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<E>>,
     /// The endpoint this service saw first: with axum's `Router::layer`, each route gets its
     /// own service, so this skips the endpoint map on almost every request.
     pub(crate) last: Arc<OnceLock<Arc<EndpointEntry>>>,
+    pub(crate) request_bodies: std::marker::PhantomData<fn() -> R>,
 }
 
-impl<S: Clone, E> Clone for MetricsService<S, E> {
+impl<S: Clone, E, R> Clone for MetricsService<S, E, R> {
     fn clone(&self) -> Self {
         Self {
+            request_bodies: std::marker::PhantomData,
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
             last: Arc::clone(&self.last),
@@ -31,7 +33,7 @@ impl<S: Clone, E> Clone for MetricsService<S, E> {
     }
 }
 
-impl<S, E> MetricsService<S, E> {
+impl<S, E, R> MetricsService<S, E, R> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -58,7 +60,76 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-impl<S, E, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S, E>
+/// Request bodies are measured only when their length is known up front (`Content-Length` or
+/// an exact size hint); the inner service sees the request body unchanged. The default.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct KnownLength;
+
+/// Request bodies of unknown length are wrapped in a [`RequestBody`] that counts them as the
+/// inner service reads them. The inner service must accept `Request<RequestBody<B>>` (axum's
+/// routes accept any body).
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct CountRequestBodies;
+
+/// What `call` does before the inner service runs.
+enum Begin {
+    Excluded,
+    Tracked {
+        tracking: Tracking,
+        request_size_known: bool,
+    },
+}
+
+impl<S, E: EndpointLabel, R> MetricsService<S, E, R> {
+    fn begin<B: Body>(&self, req: &Request<B>) -> Begin {
+        let shared = &*self.shared;
+        let endpoint = shared.endpoint.endpoint(req.uri(), req.extensions());
+        let name = endpoint.as_deref().unwrap_or(UNMATCHED_ENDPOINT);
+        if !shared.excluded.is_empty() {
+            let path = req.uri().path();
+            if shared.excluded.iter().any(|p| **p == *path || **p == *name) {
+                return Begin::Excluded;
+            }
+        }
+        let entry = match self.last.get() {
+            Some(e) if e.name() == name => Arc::clone(e),
+            _ => {
+                let e = shared.table.endpoint(name);
+                let _ = self.last.set(Arc::clone(&e));
+                e
+            }
+        };
+        drop(endpoint);
+        let slot = shared.table.start(entry, method_index(req.method()));
+        let len = req
+            .body()
+            .size_hint()
+            .exact()
+            .or_else(|| content_length(req.headers()));
+        if let (Some(entry), Some(len)) = (slot.entry(), len) {
+            entry.observe_request_size(len);
+        }
+        let trace = if shared.exemplars {
+            trace::extract(req.headers(), req.extensions())
+        } else {
+            None
+        };
+        let tracking = Tracking {
+            table: Arc::clone(&shared.table),
+            slot,
+            start: Instant::now(),
+            trace,
+        };
+        Begin::Tracked {
+            tracking,
+            request_size_known: len.is_some(),
+        }
+    }
+}
+
+impl<S, E, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S, E, KnownLength>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     E: EndpointLabel,
@@ -75,47 +146,51 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let shared = &*self.shared;
-        let endpoint = shared.endpoint.endpoint(req.uri(), req.extensions());
-        let name = endpoint.as_deref().unwrap_or(UNMATCHED_ENDPOINT);
-        if !shared.excluded.is_empty() {
-            let path = req.uri().path();
-            if shared.excluded.iter().any(|p| **p == *path || **p == *name) {
-                return ResponseFuture::untracked(self.inner.call(req));
+        match self.begin(&req) {
+            Begin::Excluded => ResponseFuture::untracked(self.inner.call(req)),
+            Begin::Tracked { tracking, .. } => {
+                ResponseFuture::tracked(self.inner.call(req), tracking)
             }
         }
-        let entry = match self.last.get() {
-            Some(e) if e.name() == name => Arc::clone(e),
-            _ => {
-                let e = shared.table.endpoint(name);
-                let _ = self.last.set(Arc::clone(&e));
-                e
+    }
+}
+
+impl<S, E, ReqBody, ResBody> Service<Request<ReqBody>> for MetricsService<S, E, CountRequestBodies>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    E: EndpointLabel,
+    ReqBody: Body,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.begin(&req) {
+            Begin::Excluded => {
+                ResponseFuture::untracked(self.inner.call(req.map(RequestBody::untracked)))
             }
-        };
-        drop(endpoint);
-        let slot = shared.table.start(entry, method_index(req.method()));
-        if let Some(entry) = slot.entry() {
-            if let Some(len) = req
-                .body()
-                .size_hint()
-                .exact()
-                .or_else(|| content_length(req.headers()))
-            {
-                entry.observe_request_size(len);
+            Begin::Tracked {
+                tracking,
+                request_size_known: true,
+            } => {
+                ResponseFuture::tracked(self.inner.call(req.map(RequestBody::untracked)), tracking)
+            }
+            Begin::Tracked {
+                tracking,
+                request_size_known: false,
+            } => {
+                let slot = tracking.slot.clone();
+                let req = req.map(|b| RequestBody::counting(b, slot));
+                ResponseFuture::tracked(self.inner.call(req), tracking)
             }
         }
-        let trace = if shared.exemplars {
-            trace::extract(req.headers(), req.extensions())
-        } else {
-            None
-        };
-        let tracking = Tracking {
-            table: Arc::clone(&shared.table),
-            slot,
-            start: Instant::now(),
-            trace,
-        };
-        ResponseFuture::tracked(self.inner.call(req), tracking)
     }
 }
 
