@@ -181,7 +181,9 @@ impl Envelope {
             generations.push(r.u64()?);
         }
         let header_count = usize::from(r.u16()?);
-        let mut headers = HeaderMap::with_capacity(header_count.min(64));
+        // Room for the headers the cache adds when it serves the entry, so they never regrow
+        // the map.
+        let mut headers = HeaderMap::with_capacity(header_count.min(64) + 8);
         for _ in 0..header_count {
             let name_len = usize::from(r.u16()?);
             let name = HeaderName::from_bytes(r.take(name_len)?)
@@ -227,13 +229,49 @@ impl Envelope {
         if !self.compressed {
             return Ok(self.body.clone());
         }
-        let plain = zstd::bulk::decompress(&self.body, self.plain_len as usize)
-            .map_err(|_| DecodeError::BadLength)?;
+        let plain = decompress(&self.body, self.plain_len as usize)?;
         if plain.len() as u64 != self.plain_len {
             return Err(DecodeError::BadLength);
         }
         Ok(Bytes::from(plain))
     }
+}
+
+thread_local! {
+    // zstd contexts are costly to set up (a compression context at level 3 allocates about a
+    // megabyte); each thread keeps one of each.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn decompress(data: &[u8], len: usize) -> Result<Vec<u8>, DecodeError> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Decompressor::new().ok();
+        }
+        match slot.as_mut() {
+            Some(decompressor) => decompressor.decompress(data, len),
+            None => zstd::bulk::decompress(data, len),
+        }
+        .map_err(|_| DecodeError::BadLength)
+    })
+}
+
+/// zstd-compresses `data` at `level` with this thread's reusable context.
+pub(crate) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
+        }
+        match slot.as_mut() {
+            Some((_, compressor)) => compressor.compress(data),
+            None => zstd::bulk::compress(data, level),
+        }
+    })
 }
 
 /// The ETag bytes for a body: the first 16 bytes of its blake3 hash.

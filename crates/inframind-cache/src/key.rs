@@ -28,38 +28,46 @@ impl KeyBuilder {
     }
 
     pub(crate) fn key<B>(&self, req: &Request<B>, principal: Option<&str>) -> String {
-        let mut hasher = blake3::Hasher::new();
-        field(&mut hasher, method_bytes(req.method()));
-        field(&mut hasher, req.uri().path().as_bytes());
-        match req.uri().query() {
-            Some(query) if !query.is_empty() => hash_query(&mut hasher, query),
-            _ => {
-                hasher.update(&[0]);
-            }
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        for name in self.vary.iter() {
-            let values = req.headers().get_all(name);
-            let count = values.iter().count();
-            hasher.update(&(count as u32).to_be_bytes());
-            for value in values {
-                field(&mut hasher, value.as_bytes());
-            }
-        }
-        match principal {
-            Some(principal) => {
-                hasher.update(&[1]);
-                field(&mut hasher, principal.as_bytes());
-            }
-            None => {
-                hasher.update(&[0]);
-            }
-        }
-        let hex = hasher.finalize().to_hex();
+        let digest = BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.clear();
+            self.feed(&mut buffer, req, principal);
+            blake3::hash(&buffer)
+        });
+        let hex = digest.to_hex();
         let mut key = String::with_capacity(self.namespace.len() + 1 + hex.len());
         key.push_str(&self.namespace);
         key.push(':');
         key.push_str(hex.as_str());
         key
+    }
+
+    /// The bytes the digest covers, each field length-prefixed.
+    fn feed<B>(&self, out: &mut Vec<u8>, req: &Request<B>, principal: Option<&str>) {
+        field(out, method_bytes(req.method()));
+        field(out, req.uri().path().as_bytes());
+        match req.uri().query() {
+            Some(query) if !query.is_empty() => hash_query(out, query),
+            _ => out.push(0),
+        }
+        for name in self.vary.iter() {
+            let values = req.headers().get_all(name);
+            let count = values.iter().count();
+            out.extend_from_slice(&(count as u32).to_be_bytes());
+            for value in values {
+                field(out, value.as_bytes());
+            }
+        }
+        match principal {
+            Some(principal) => {
+                out.push(1);
+                field(out, principal.as_bytes());
+            }
+            None => out.push(0),
+        }
     }
 }
 
@@ -67,25 +75,36 @@ fn method_bytes(method: &Method) -> &[u8] {
     method.as_str().as_bytes()
 }
 
-fn field(hasher: &mut blake3::Hasher, bytes: &[u8]) {
-    hasher.update(&(bytes.len() as u32).to_be_bytes());
-    hasher.update(bytes);
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
 }
 
 /// Hashes the query with parameters stably sorted by name, so `b=2&a=1` and `a=1&b=2` share a
 /// key while `a=1&a=2` and `a=2&a=1` (a list whose order may matter) do not.
-fn hash_query(hasher: &mut blake3::Hasher, query: &str) {
-    let mut pairs: Vec<(&str, &str)> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .collect();
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
-    hasher.update(&[1]);
-    hasher.update(&(pairs.len() as u32).to_be_bytes());
-    for (name, value) in pairs {
-        field(hasher, name.as_bytes());
-        field(hasher, value.as_bytes());
+fn hash_query(out: &mut Vec<u8>, query: &str) {
+    let pairs = || {
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+    };
+    out.push(1);
+    let sorted = pairs().zip(pairs().skip(1)).all(|(a, b)| a.0 <= b.0);
+    if sorted {
+        out.extend_from_slice(&(pairs().count() as u32).to_be_bytes());
+        for (name, value) in pairs() {
+            field(out, name.as_bytes());
+            field(out, value.as_bytes());
+        }
+    } else {
+        let mut list: Vec<(&str, &str)> = pairs().collect();
+        list.sort_by(|a, b| a.0.cmp(b.0));
+        out.extend_from_slice(&(list.len() as u32).to_be_bytes());
+        for (name, value) in list {
+            field(out, name.as_bytes());
+            field(out, value.as_bytes());
+        }
     }
 }
 

@@ -286,16 +286,47 @@ where
         }
         Found::Expired => "stale",
         Found::Invalidated => "miss",
-        Found::Corrupt => {
-            tracing::debug!(key, "undecodable cache entry; deleting it");
-            if let Err(error) = shared.store.delete(&key).await {
-                counters.store_error(&error);
-            }
-            "miss"
-        }
+        Found::Corrupt => "corrupt",
         Found::Absent => "uri-miss",
     };
 
+    // The miss path holds the inner service's future and the body being buffered: boxed
+    // separately, so the hit path's future stays small.
+    Box::pin(miss(config, handle, inner, req, key, ctx, fallback, fwd)).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn miss<S, B, ResBody>(
+    config: Arc<Config>,
+    handle: CacheHandle,
+    inner: S,
+    req: Request<B>,
+    key: String,
+    ctx: RequestCtx,
+    fallback: Option<Cached>,
+    fwd: &'static str,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Send + 'static,
+{
+    let mut inner = inner;
+    let shared = &*handle.shared;
+    let counters = &shared.counters;
+    let fwd = if fwd == "corrupt" {
+        tracing::debug!(key, "undecodable cache entry; deleting it");
+        if let Err(error) = shared.store.delete(&key).await {
+            counters.store_error(&error);
+        }
+        "miss"
+    } else {
+        fwd
+    };
     let leader = match shared.flights.join(&key) {
         Join::Leader(leader) => leader,
         Join::Waiter(rx) => {
@@ -577,7 +608,7 @@ where
     let already_encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
     let (stored_body, compressed) = match config.compress_above {
         Some(threshold) if plain.len() >= threshold && !already_encoded => {
-            match zstd::bulk::compress(&plain, config.compression_level) {
+            match crate::envelope::compress(&plain, config.compression_level) {
                 Ok(packed) if packed.len() < plain.len() => (Bytes::from(packed), true),
                 _ => (plain.clone(), false),
             }
@@ -634,7 +665,39 @@ async fn store_entry(config: &Config, shared: &Shared, key: &str, envelope: &Env
 }
 
 fn header_value(s: String) -> HeaderValue {
-    HeaderValue::try_from(s).unwrap_or(HeaderValue::from_static("inframind"))
+    HeaderValue::from_maybe_shared(Bytes::from(s)).unwrap_or(HeaderValue::from_static("inframind"))
+}
+
+/// `{name}; hit; ttl={ttl}` (negative for a stale entry), without the formatting machinery.
+fn hit_status(config: &Config, ttl: u64, stale: Option<&str>) -> HeaderValue {
+    let mut out = String::with_capacity(config.status_name.len() + 64);
+    out.push_str(&config.status_name);
+    out.push_str("; hit; ttl=");
+    if stale.is_some() {
+        out.push('-');
+    }
+    push_decimal(&mut out, ttl);
+    if let Some(detail) = stale {
+        out.push_str("; detail=");
+        out.push_str(detail);
+    }
+    header_value(out)
+}
+
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 fn miss_status(config: &Config, fwd: &str, status: StatusCode, stored: bool) -> HeaderValue {
@@ -714,21 +777,12 @@ fn respond<B: Body>(
         Label::Hit => {
             headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
             let ttl = envelope.ttl_ms.saturating_sub(age_ms) / 1000;
-            (
-                HIT,
-                header_value(format!("{}; hit; ttl={ttl}", config.status_name)),
-            )
+            (HIT, hit_status(config, ttl, None))
         }
         Label::Stale(detail) => {
             headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
             let over = age_ms.saturating_sub(envelope.ttl_ms) / 1000;
-            (
-                STALE,
-                header_value(format!(
-                    "{}; hit; ttl=-{over}; detail={detail}",
-                    config.status_name
-                )),
-            )
+            (STALE, hit_status(config, over, Some(detail)))
         }
         Label::Miss { fwd, stored } => (MISS, miss_status(config, fwd, envelope.status, stored)),
         Label::Collapsed => (
