@@ -66,9 +66,18 @@ impl HalfOpen {
 /// What a permit was admitted under.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
-    generation: u64,
+    /// Nanoseconds since the breaker's origin, plus one, when the call was admitted; zero
+    /// when slow-call detection is off.
+    start_ns: u64,
+    generation: u32,
     mode: CircuitState,
-    start: Option<Instant>,
+}
+
+impl Ticket {
+    #[inline]
+    fn generation(&self) -> u64 {
+        u64::from(self.generation)
+    }
 }
 
 enum Probe {
@@ -90,6 +99,8 @@ pub(crate) struct Inner {
     time_calls: bool,
     /// Read the clock when recording (slow calls or a time window).
     time_records: bool,
+    /// No clock and no window: a closed-state success only bumps counters.
+    plain_success_path: bool,
     min_calls: u64,
     probe_successes_needed: u64,
     probe_failures_allowed: u64,
@@ -112,7 +123,8 @@ impl Inner {
         config: BreakerConfig,
         shared_listeners: Option<Arc<RwLock<Vec<Listener>>>>,
     ) -> Self {
-        let stripes = Stripes::new(config.uses_window().then_some(config.window));
+        let uses_window = config.uses_window();
+        let stripes = Stripes::new(uses_window.then_some(config.window));
         let time_calls = config.slow_call_duration.is_some();
         let time_records = time_calls || stripes.is_time_window();
         let needed = config.required_probe_successes();
@@ -138,7 +150,22 @@ impl Inner {
             origin,
             time_calls,
             time_records,
+            plain_success_path: !time_records && !uses_window,
             shared_listeners,
+        }
+    }
+
+    #[inline]
+    fn start_stamp(&self) -> u64 {
+        if self.time_calls {
+            let since = self
+                .config
+                .clock
+                .now()
+                .saturating_duration_since(self.origin);
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1) + 1
+        } else {
+            0
         }
     }
 
@@ -165,13 +192,9 @@ impl Inner {
         match Word::state_of(raw) {
             mode @ (CircuitState::Closed | CircuitState::ForcedClosed | CircuitState::Disabled) => {
                 Ok(Ticket {
-                    generation: Word::generation_of(raw),
+                    generation: Word::generation_of(raw) as u32,
                     mode,
-                    start: if self.time_calls {
-                        Some(self.config.clock.now())
-                    } else {
-                        None
-                    },
+                    start_ns: self.start_stamp(),
                 })
             }
             _ => self.acquire_slow(raw),
@@ -185,9 +208,9 @@ impl Inner {
             match word.state {
                 CircuitState::Closed | CircuitState::ForcedClosed | CircuitState::Disabled => {
                     return Ok(Ticket {
-                        generation: word.generation,
+                        generation: word.generation as u32,
                         mode: word.state,
-                        start: self.time_calls.then(|| self.config.clock.now()),
+                        start_ns: self.start_stamp(),
                     });
                 }
                 CircuitState::ForcedOpen => {
@@ -205,9 +228,9 @@ impl Inner {
                 CircuitState::HalfOpen => match self.try_probe(word.generation) {
                     Probe::Granted => {
                         return Ok(Ticket {
-                            generation: word.generation,
+                            generation: word.generation as u32,
                             mode: CircuitState::HalfOpen,
-                            start: self.time_calls.then(|| self.config.clock.now()),
+                            start_ns: self.start_stamp(),
                         });
                     }
                     Probe::Stale => {}
@@ -276,12 +299,32 @@ impl Inner {
     /// A permit was dropped without a result.
     pub(crate) fn release(&self, ticket: Ticket) {
         if ticket.mode == CircuitState::HalfOpen {
-            self.probe_result(ticket.generation, Outcome::Ignore);
+            self.probe_result(ticket.generation(), Outcome::Ignore);
         }
     }
 
     #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
+        if self.plain_success_path
+            && outcome == Outcome::Success
+            && ticket.mode == CircuitState::Closed
+        {
+            // The common case: a success, no window, no clock. Clearing the consecutive
+            // failures needs no generation check: the counter carries its own tag.
+            self.stripes
+                .local()
+                .successes
+                .fetch_add(1, Ordering::Relaxed);
+            if self.config.failure_threshold.is_some() {
+                self.clear_consecutive(ticket.generation());
+            }
+            return;
+        }
+        self.record_general(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn record_general(&self, ticket: Ticket, outcome: Outcome) {
         let failure = match outcome {
             Outcome::Success => false,
             Outcome::Failure => true,
@@ -292,8 +335,11 @@ impl Inner {
         } else {
             None
         };
-        let slow = match (self.config.slow_call_duration, ticket.start, now) {
-            (Some(limit), Some(start), Some(now)) => now.saturating_duration_since(start) >= limit,
+        let slow = match (self.config.slow_call_duration, now) {
+            (Some(limit), Some(now)) if ticket.start_ns != 0 => {
+                let start = self.origin + Duration::from_nanos(ticket.start_ns - 1);
+                now.saturating_duration_since(start) >= limit
+            }
             _ => false,
         };
         let stripe = self.stripes.local();
@@ -309,7 +355,7 @@ impl Inner {
             CircuitState::Closed | CircuitState::ForcedClosed => {
                 self.record_closed(ticket, stripe, now, failure, slow);
             }
-            CircuitState::HalfOpen => self.probe_result(ticket.generation, outcome),
+            CircuitState::HalfOpen => self.probe_result(ticket.generation(), outcome),
             _ => {}
         }
     }
@@ -324,7 +370,7 @@ impl Inner {
         slow: bool,
     ) {
         let raw = self.state.load(Ordering::Acquire);
-        let generation = ticket.generation;
+        let generation = ticket.generation();
         if Word::generation_of(raw) != generation {
             // Admitted under an earlier state: ignored.
             return;
