@@ -348,6 +348,12 @@ async fn the_cache_limit_bounds_finished_entries() {
         6,
         "key 1 was evicted and asked again"
     );
+
+    // Keys in flight are kept past the limit, so duplicates still share one answer.
+    let answers = loader.load_many([20, 21, 22, 20, 21, 22]).await;
+    assert_eq!(recorder.calls().last().unwrap(), &vec![20, 21, 22]);
+    assert_eq!(answers[3].as_ref().unwrap().as_deref(), Some("v20"));
+    assert_eq!(answers[5].as_ref().unwrap().as_deref(), Some("v22"));
 }
 
 #[tokio::test(start_paused = true)]

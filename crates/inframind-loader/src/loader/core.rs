@@ -157,6 +157,8 @@ pub(crate) struct State<K, V, E> {
     collector: bool,
     /// Bumped for every queued key, so the collector can tell when keys stop arriving.
     generation: u64,
+    /// The cache size that triggers the next sweep of finished entries (see `make_room`).
+    pub(crate) sweep_at: usize,
     /// Counts not yet added to the shared stats cell.
     pub(crate) unflushed: LocalCounts,
     pub(crate) stats: LocalStats,
@@ -208,6 +210,7 @@ where
                 sealed: Vec::new(),
                 collector: false,
                 generation: 0,
+                sweep_at: 0,
                 unflushed: LocalCounts::default(),
                 stats: LocalStats::new(&name),
             }),
@@ -217,16 +220,19 @@ where
         }
     }
 
-    /// Makes room in the cache for one more entry; `false` when it stays full of keys in flight.
+    /// Makes room in the cache for one more finished entry by dropping finished entries when
+    /// the cache is full; `false` when it stays full of keys in flight. Sweeps are amortised:
+    /// after one leaves `n` entries in flight, the next waits until the cache holds `2n`.
     pub(crate) fn make_room(&self, state: &mut State<K, V, B::Error>) -> bool {
-        if state.cache.len() < self.config.cache_limit {
-            return true;
+        let limit = self.config.cache_limit;
+        if state.cache.len() >= limit.max(state.sweep_at) {
+            state.cache.retain(|_, entry| match entry {
+                Entry::Ready(_) => false,
+                Entry::Batch(batch, _) => !batch.is_done(),
+            });
+            state.sweep_at = state.cache.len() * 2;
         }
-        state.cache.retain(|_, entry| match entry {
-            Entry::Ready(_) => false,
-            Entry::Batch(batch, _) => !batch.is_done(),
-        });
-        state.cache.len() < self.config.cache_limit
+        state.cache.len() < limit
     }
 
     /// Queues a key that is neither cached nor in flight. Returns the ticket and whether the
@@ -243,11 +249,12 @@ where
         });
         let idx = job.keys.len();
         let batch = Arc::clone(&job.batch);
-        if self.make_room(state) {
-            state
-                .cache
-                .insert(key.clone(), Entry::Batch(Arc::clone(&batch), idx));
-        }
+        // Keys in flight are always cached, past the limit if need be (they are bounded by the
+        // waiters), so that a key never goes twice into one batch.
+        self.make_room(state);
+        state
+            .cache
+            .insert(key.clone(), Entry::Batch(Arc::clone(&batch), idx));
         // `make_room` borrowed the state; the open job is still there.
         if let Some(job) = state.open.as_mut() {
             job.keys.push(key);

@@ -200,7 +200,9 @@ where
 
     /// Forgets every key.
     pub fn clear_all(&self) {
-        self.inner.state.lock().cache.clear();
+        let mut state = self.inner.state.lock();
+        state.cache.clear();
+        state.sweep_at = 0;
     }
 
     /// This loader's name.
