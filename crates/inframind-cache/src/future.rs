@@ -19,7 +19,9 @@ pin_project! {
     /// Response future of [`CacheService`](crate::CacheService).
     ///
     /// A request the cache does not handle (bypass) polls the inner future in place, with no
-    /// allocation; a cacheable request runs a state machine boxed once per request.
+    /// allocation; a hit from a store that answers at once (in-process) is ready at once, with
+    /// no allocation either; any other cacheable request runs a state machine boxed once per
+    /// request (which pays for a store round trip anyway).
     pub struct ResponseFuture<F, B, E>
     where
         B: Body,
@@ -42,6 +44,7 @@ pin_project! {
             cache_status: HeaderValue,
         },
         Cached { future: CachedFuture<B, E> },
+        Ready { response: Option<Response<CacheBody<B>>> },
     }
 }
 
@@ -50,6 +53,7 @@ impl<F, B: Body, E> std::fmt::Debug for ResponseFuture<F, B, E> {
         let kind = match self.kind {
             Kind::Bypass { .. } => "Bypass",
             Kind::Cached { .. } => "Cached",
+            Kind::Ready { .. } => "Ready",
         };
         f.debug_struct("ResponseFuture")
             .field("kind", &kind)
@@ -64,6 +68,14 @@ impl<F, B: Body, E> ResponseFuture<F, B, E> {
                 future,
                 x_cache,
                 cache_status,
+            },
+        }
+    }
+
+    pub(crate) fn ready(response: Response<CacheBody<B>>) -> Self {
+        Self {
+            kind: Kind::Ready {
+                response: Some(response),
             },
         }
     }
@@ -100,6 +112,10 @@ where
                 Poll::Ready(Ok(Response::from_parts(parts, CacheBody::inner(body))))
             }
             KindProj::Cached { future } => future.as_mut().poll(cx),
+            KindProj::Ready { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
         }
     }
 }

@@ -125,6 +125,26 @@ where
                     accepts_zstd: policy::accepts_zstd(req.headers()),
                     if_none_match: req.headers().get(header::IF_NONE_MATCH).cloned(),
                 };
+                let shared = &self.handle.shared;
+                // An in-process store answers at once: serve a fresh hit without a future.
+                if let Some(Ok(lookup)) = shared.store.try_get(&key, &self.config.namespaces) {
+                    let now = now_ms();
+                    if let Found::Fresh(cached) = evaluate(
+                        lookup.value.as_ref(),
+                        lookup.generations.as_deref(),
+                        now,
+                        !ctx.accepts_zstd,
+                    ) {
+                        Counters::add(&shared.counters.hits, 1);
+                        return ResponseFuture::ready(respond(
+                            &self.config,
+                            cached,
+                            &ctx,
+                            Label::Hit,
+                            now,
+                        ));
+                    }
+                }
                 // The ready service goes into the future; a clone stays behind for the next
                 // `poll_ready`.
                 let clone = self.inner.clone();
@@ -605,6 +625,11 @@ where
             headers.append(name.clone(), value.clone());
         }
     }
+    let etag = etag_of(&plain);
+    if !headers.contains_key(header::ETAG) {
+        // Rendered once here rather than on every hit.
+        headers.insert(header::ETAG, etag_header(&etag, false));
+    }
     let already_encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
     let (stored_body, compressed) = match config.compress_above {
         Some(threshold) if plain.len() >= threshold && !already_encoded => {
@@ -622,7 +647,7 @@ where
     let envelope = Envelope {
         status: parts.status,
         headers,
-        etag: etag_of(&plain),
+        etag,
         plain_len: plain.len() as u64,
         body: stored_body,
         compressed,
@@ -763,8 +788,15 @@ fn respond<B: Body>(
     if envelope.compressed {
         headers.append(header::VARY, ACCEPT_ENCODING);
     }
-    if !headers.contains_key(header::ETAG) {
-        headers.insert(header::ETAG, etag_header(&envelope.etag, raw_zstd));
+    match headers.get(header::ETAG) {
+        None => {
+            headers.insert(header::ETAG, etag_header(&envelope.etag, raw_zstd));
+        }
+        // The zstd representation gets its own strong validator, when the tag is ours.
+        Some(tag) if raw_zstd && tag == etag_header(&envelope.etag, false) => {
+            headers.insert(header::ETAG, etag_header(&envelope.etag, true));
+        }
+        Some(_) => {}
     }
     let not_modified = envelope.status == StatusCode::OK
         && ctx.if_none_match.as_ref().is_some_and(|inm| {

@@ -275,6 +275,17 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(lookup)))
     }
 
+    fn try_get(
+        &self,
+        key: &str,
+        namespaces: &[Arc<str>],
+    ) -> Option<Result<Lookup, crate::StoreError>> {
+        Some(Ok(Lookup::new(
+            self.read(key),
+            Some(self.generations_now(namespaces)),
+        )))
+    }
+
     fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>> {
         Box::pin(std::future::ready(Ok(self.generations_now(namespaces))))
     }

@@ -53,6 +53,14 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// Reads `key` and the current generations of `namespaces`, together.
     fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup>;
 
+    /// [`get`](Self::get) answered at once, for stores that never wait (in-process); `None`
+    /// (the default) means the cache must call `get`. The cache uses it to answer hits without
+    /// allocating a future.
+    fn try_get(&self, key: &str, namespaces: &[Arc<str>]) -> Option<Result<Lookup, StoreError>> {
+        let _ = (key, namespaces);
+        None
+    }
+
     /// The current generations of `namespaces`, creating the ones that do not exist yet.
     fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>>;
 
