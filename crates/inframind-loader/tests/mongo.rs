@@ -582,3 +582,29 @@ async fn dropped_loads_mid_batch_leave_others_answered() {
     let again = loader.load_many(fx.users.iter().map(|u| u.id)).await;
     assert!(again.iter().all(|a| a.as_ref().unwrap().is_some()));
 }
+
+#[tokio::test]
+async fn a_large_key_set_is_chunked_inside_one_relation() {
+    let fx = Fixture::start().await;
+    let users = fx.source::<User>("users").max_keys_per_query(15);
+    let recs = fx
+        .source::<Recommendation>("recommendations")
+        .max_key_bytes_per_query(500);
+    let before = fx.queries().await;
+    let rows = preload_relations(
+        fx.assessments.clone(),
+        (
+            One::new(&users, "_id", |a: &Assessment| a.user_id),
+            Many::new(&recs, "assessment_id", |a: &Assessment| a.id),
+        ),
+    )
+    .await
+    .unwrap();
+    // 41 distinct owners in lists of 15: 3 queries. 100 assessment ids at 15 or 16 bytes each
+    // in 500-byte lists (31 keys): 4 queries.
+    assert_eq!(fx.queries().await - before, 7);
+    let expected = n_plus_one(&fx.db).await;
+    for ((a, (user, recs)), (e, (e_user, e_recs, _))) in rows.iter().zip(&expected) {
+        assert_eq!((a, user, recs), (e, e_user, e_recs));
+    }
+}
