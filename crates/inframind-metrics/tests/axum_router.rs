@@ -588,3 +588,64 @@ async fn request_bodies_of_unknown_length() {
         Some(33.0)
     );
 }
+
+/// A real server: clients that hang up mid-request leave `http_requests_in_progress`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_disconnects_on_a_real_server_leave_the_gauge() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let metrics = Metrics::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(axum::serve(listener, app(&metrics)).into_future());
+    let gauge = r#"http_requests_in_progress{method="GET",endpoint="/pending"}"#;
+    let read_gauge = |m: &Metrics| sample(&m.encode(Format::OpenMetrics), gauge);
+    let wait_for = |m: Metrics, want: f64| async move {
+        for _ in 0..500 {
+            if read_gauge(&m) == Some(want) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    };
+
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /pending HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        clients.push(s);
+    }
+    assert!(
+        wait_for(metrics.clone(), 8.0).await,
+        "gauge {:?}",
+        read_gauge(&metrics)
+    );
+    drop(clients);
+    assert!(
+        wait_for(metrics.clone(), 0.0).await,
+        "gauge {:?} after hang-ups",
+        read_gauge(&metrics)
+    );
+
+    // The server still answers, and counts, normal requests.
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /users/9 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = String::new();
+    s.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let text = metrics.encode(Format::OpenMetrics);
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"http_requests_total{{{USERS},status="200"}}"#)
+        ),
+        Some(1.0)
+    );
+    server.abort();
+}

@@ -166,7 +166,7 @@ pub(crate) struct MethodEntry {
     pub(crate) in_progress: AtomicI64,
     request_size: AtomicHistogram,
     response_size: AtomicHistogram,
-    statuses: [OnceLock<StatusSeries>; STATUS_SLOTS],
+    statuses: [OnceLock<Box<StatusSeries>>; STATUS_SLOTS],
 }
 
 impl MethodEntry {
@@ -204,7 +204,7 @@ impl MethodEntry {
                     let mut created = false;
                     let s = slot.get_or_init(|| {
                         created = true;
-                        StatusSeries::new(status, class, &table.duration_bounds)
+                        Box::new(StatusSeries::new(status, class, &table.duration_bounds))
                     });
                     if !created && !class {
                         table.release();
