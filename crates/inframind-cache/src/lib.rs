@@ -133,3 +133,8 @@ pub use store::{Lookup, MemoryStore, MemoryStoreBuilder, Store, StoreFuture};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::{RedisStore, RedisStoreBuilder};
+
+/// The README's example, compiled as a doctest.
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
