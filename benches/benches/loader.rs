@@ -16,7 +16,7 @@
 //!
 //! The MongoDB part needs `secantusd-rs` (`~/.cargo/bin/secantusd-rs`, or `SECANTUSD_RS`); it is
 //! started on a free port with a temporary storage folder and stopped at the end. Without it
-//! the MongoDB part is reported as skipped.
+//! the MongoDB part is reported as skipped (`LOADER_BENCH_MONGO=0` skips it too).
 #![allow(
     missing_docs,
     clippy::print_stdout,
@@ -710,7 +710,9 @@ fn main() {
         rounds()
     );
     paired_in_memory(&rt);
-    mongo(&rt);
+    if std::env::var("LOADER_BENCH_MONGO").as_deref() != Ok("0") {
+        mongo(&rt);
+    }
     if std::env::var("LOADER_BENCH_CRITERION").as_deref() != Ok("0") {
         criterion_in_memory(&rt);
     }

@@ -71,7 +71,7 @@ impl<V: Clone, E> Outcome<V, E> {
 /// A batch's completion: set once, then every waiter reads its own answer by index.
 pub(crate) struct Batch<V, E> {
     outcome: OnceLock<Outcome<V, E>>,
-    wakers: Mutex<Vec<Option<Waker>>>,
+    wakers: Mutex<Wakers>,
 }
 
 impl<V, E> Batch<V, E> {
@@ -87,7 +87,7 @@ impl<V: Clone, E> Batch<V, E> {
     fn new() -> Self {
         Self {
             outcome: OnceLock::new(),
-            wakers: Mutex::new(Vec::new()),
+            wakers: Mutex::new(Wakers::default()),
         }
     }
 
@@ -118,10 +118,7 @@ impl<V: Clone, E> Batch<V, E> {
         match slot.and_then(|i| wakers.get_mut(i)) {
             Some(Some(waker)) if waker.will_wake(cx.waker()) => {}
             Some(stored) => *stored = Some(cx.waker().clone()),
-            None => {
-                wakers.push(Some(cx.waker().clone()));
-                *slot = Some(wakers.len() - 1);
-            }
+            None => *slot = Some(wakers.push(cx.waker().clone())),
         }
         Poll::Pending
     }
@@ -129,8 +126,42 @@ impl<V: Clone, E> Batch<V, E> {
     fn finish(&self, outcome: Outcome<V, E>) {
         let _ = self.outcome.set(outcome);
         let wakers = std::mem::take(&mut *self.wakers.lock());
-        for waker in wakers.into_iter().flatten() {
+        if let Some(first) = wakers.first {
+            first.wake();
+        }
+        for waker in wakers.rest.into_iter().flatten() {
             waker.wake();
+        }
+    }
+}
+
+/// The wakers of a batch's waiters; the first one inline, as most batches of a lone load have
+/// one waiter.
+#[derive(Default)]
+struct Wakers {
+    first: Option<Waker>,
+    used_first: bool,
+    rest: Vec<Option<Waker>>,
+}
+
+impl Wakers {
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Option<Waker>> {
+        match slot {
+            0 if self.used_first => Some(&mut self.first),
+            0 => None,
+            n => self.rest.get_mut(n - 1),
+        }
+    }
+
+    /// Stores a waker, returning its slot.
+    fn push(&mut self, waker: Waker) -> usize {
+        if self.used_first {
+            self.rest.push(Some(waker));
+            self.rest.len()
+        } else {
+            self.used_first = true;
+            self.first = Some(waker);
+            0
         }
     }
 }
@@ -140,6 +171,9 @@ pub(crate) enum Entry<V, E> {
     Ready(Option<V>),
     Batch(Arc<Batch<V, E>>, usize),
 }
+
+/// The open job and the sealed ones, as the collector takes them.
+type Queued<K, V, E> = (Option<Job<K, V, E>>, Vec<Job<K, V, E>>);
 
 /// Keys that go to the batch function together, and the batch their waiters wait on.
 pub(crate) struct Job<K, V, E> {
@@ -280,20 +314,24 @@ where
             }
             Err(_) => {
                 // Nothing can run the batch: answer its waiters now rather than never.
-                let jobs = self.take_jobs();
-                for job in jobs {
-                    self.complete(&job, Outcome::All(LoadError::Aborted), 0);
-                }
+                self.abort_queued();
             }
         }
     }
 
-    fn take_jobs(&self) -> Vec<Job<K, V, B::Error>> {
+    /// Answers every queued key with [`LoadError::Aborted`].
+    fn abort_queued(&self) {
+        let (open, sealed) = self.take_jobs();
+        for job in sealed.into_iter().chain(open) {
+            self.complete(&job, Outcome::All(LoadError::Aborted), 0);
+        }
+    }
+
+    /// Takes every queued job: the open one and the sealed ones.
+    fn take_jobs(&self) -> Queued<K, V, B::Error> {
         let mut state = self.state.lock();
         state.collector = false;
-        let mut jobs = std::mem::take(&mut state.sealed);
-        jobs.extend(state.open.take());
-        jobs
+        (state.open.take(), std::mem::take(&mut state.sealed))
     }
 
     /// Waits until the tasks queueing keys have yielded (or the window has passed), then
@@ -328,24 +366,25 @@ where
                 }
             }
         }
-        let mut guards: Vec<_> = self
-            .take_jobs()
-            .into_iter()
-            .map(|job| AbortGuard {
-                inner: &*self,
-                job,
-                armed: true,
-            })
-            .collect();
-        pending.armed = false;
-        if guards.len() == 1 {
-            if let Some(guard) = guards.pop() {
-                self.run(guard).await;
+        let (open, sealed) = self.take_jobs();
+        let guard = |job| AbortGuard {
+            inner: &*self,
+            job,
+            armed: true,
+        };
+        match (open, sealed.is_empty()) {
+            (Some(job), true) => {
+                let job = guard(job);
+                pending.armed = false;
+                self.run(job).await;
             }
-        } else {
-            let mut running: FuturesUnordered<_> =
-                guards.into_iter().map(|guard| self.run(guard)).collect();
-            while running.next().await.is_some() {}
+            (open, _) => {
+                let guards: Vec<_> = sealed.into_iter().chain(open).map(guard).collect();
+                pending.armed = false;
+                let mut running: FuturesUnordered<_> =
+                    guards.into_iter().map(|guard| self.run(guard)).collect();
+                while running.next().await.is_some() {}
+            }
         }
     }
 
@@ -481,10 +520,7 @@ where
 {
     fn drop(&mut self) {
         if self.armed {
-            for job in self.inner.take_jobs() {
-                self.inner
-                    .complete(&job, Outcome::All(LoadError::Aborted), 0);
-            }
+            self.inner.abort_queued();
         }
     }
 }
