@@ -45,9 +45,8 @@ fn poll_now<F: Future>(f: F) -> F::Output {
     }
 }
 
-#[inline(always)]
-fn ok_call() -> impl Future<Output = Result<u64, ()>> {
-    async { Ok(black_box(1)) }
+async fn ok_call() -> Result<u64, ()> {
+    Ok(black_box(1))
 }
 
 /// Something to benchmark: runs `n` calls on the calling thread and returns the elapsed time.
@@ -305,28 +304,68 @@ fn calibrate(s: &dyn Subject, threads: usize) -> u64 {
     ((TARGET.as_secs_f64() / per_call) as u64).clamp(1_000, 2_000_000)
 }
 
-/// Runs `n` calls on each of `threads` threads; returns the wall time of the slowest.
+/// Nanoseconds the calling thread has spent on a CPU (Linux `schedstat`), if available.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `n` calls on each of `threads` threads sharing the subject; returns the wall time
+/// from the first start to the last finish.
+///
+/// On a shared 2-vCPU machine the two threads are often not on a CPU at the same time, which
+/// hides contention. A two-thread batch is therefore accepted only when both threads were on
+/// a CPU for at least 90 % of their wall time and their runs overlapped for at least 90 %;
+/// otherwise it is retried (up to 50 times, then the best attempt is kept).
 fn measure(s: &dyn Subject, n: u64, threads: usize) -> Duration {
     if threads == 1 {
         return s.batch(n);
     }
-    let barrier = Arc::new(Barrier::new(threads));
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let barrier = Arc::clone(&barrier);
-                scope.spawn(move || {
-                    barrier.wait();
-                    s.batch(n)
+    let mut best: Option<(f64, Duration)> = None;
+    for _ in 0..50 {
+        let barrier = Arc::new(Barrier::new(threads));
+        let runs: Vec<(Instant, Instant, Option<u64>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let barrier = Arc::clone(&barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let cpu0 = thread_cpu_ns();
+                        let t0 = Instant::now();
+                        s.batch(n);
+                        let t1 = Instant::now();
+                        let cpu = cpu0.zip(thread_cpu_ns()).map(|(a, b)| b - a);
+                        (t0, t1, cpu)
+                    })
                 })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let start = runs.iter().map(|r| r.0).min().unwrap();
+        let end = runs.iter().map(|r| r.1).max().unwrap();
+        let last_start = runs.iter().map(|r| r.0).max().unwrap();
+        let first_end = runs.iter().map(|r| r.1).min().unwrap();
+        let wall = end - start;
+        let overlap = first_end
+            .saturating_duration_since(last_start)
+            .as_secs_f64()
+            / wall.as_secs_f64();
+        let on_cpu = runs
+            .iter()
+            .map(|(t0, t1, cpu)| match cpu {
+                Some(c) => *c as f64 / (*t1 - *t0).as_nanos().max(1) as f64,
+                None => 1.0,
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
-    })
+            .fold(f64::INFINITY, f64::min);
+        let quality = overlap.min(on_cpu);
+        if quality >= 0.9 {
+            return wall;
+        }
+        if best.is_none_or(|(q, _)| quality > q) {
+            best = Some((quality, wall));
+        }
+    }
+    best.unwrap().1
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -103,7 +103,11 @@ impl ClockSource {
 /// Milliseconds since `origin`, saturating at zero for instants before it.
 #[inline]
 pub(crate) fn millis_since(origin: Instant, now: Instant) -> u64 {
-    u64::try_from(now.saturating_duration_since(origin).as_millis()).unwrap_or(u64::MAX)
+    let d = now.saturating_duration_since(origin);
+    // No u128 arithmetic: seconds fit easily (the state word keeps 40 bits of milliseconds).
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
 }
 
 /// `Duration` to whole milliseconds, rounding up so that short durations are never zero.
