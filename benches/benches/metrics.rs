@@ -173,33 +173,42 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn batch(rt: &tokio::runtime::Runtime, app: &Router, n: usize) -> f64 {
+/// Runs `n` requests on each of `tasks` tasks; the aggregate time per request, in ns.
+fn batch(rt: &tokio::runtime::Runtime, app: &Router, n: usize, tasks: usize) -> f64 {
     let start = Instant::now();
     rt.block_on(async {
-        for _ in 0..n {
-            let req = Request::get("/users/42")
-                .body(Body::empty())
-                .expect("request");
-            let res = app.clone().oneshot(req).await.expect("infallible");
-            black_box(res);
+        let mut handles = Vec::with_capacity(tasks);
+        for _ in 0..tasks {
+            let app = app.clone();
+            handles.push(tokio::spawn(async move {
+                for _ in 0..n {
+                    let req = Request::get("/users/42")
+                        .body(Body::empty())
+                        .expect("request");
+                    let res = app.clone().oneshot(req).await.expect("infallible");
+                    black_box(res);
+                }
+            }));
+        }
+        for h in handles {
+            h.await.expect("task");
         }
     });
-    start.elapsed().as_nanos() as f64 / n as f64
+    start.elapsed().as_nanos() as f64 / (n * tasks) as f64
 }
 
-fn per_request(rounds: usize, per_batch: usize) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+/// The four variants; axum-prometheus installs a global recorder, so they are built once.
+fn variants(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Router)> {
     let metrics = Metrics::new();
     let mut registry = Registry::default();
-    // axum-prometheus spawns an upkeep task, so it is built inside the runtime.
-    let (prom_layer, _handle) = {
+    // axum-prometheus spawns an upkeep task, so it is built inside a runtime.
+    let (prom_layer, handle) = {
         let _guard = rt.enter();
         axum_prometheus::PrometheusMetricLayer::pair()
     };
-    let variants: Vec<(&str, Router)> = vec![
+    // Keep the recorder handle alive for the whole run.
+    Box::leak(Box::new(handle));
+    vec![
         ("no layer", routes()),
         (
             "inframind-metrics",
@@ -210,19 +219,38 @@ fn per_request(rounds: usize, per_batch: usize) {
             routes().layer(HandLayer::new(&mut registry)),
         ),
         ("axum-prometheus 0.10", routes().layer(prom_layer)),
-    ];
-    for (_, app) in &variants {
-        batch(&rt, app, per_batch); // warm-up
+    ]
+}
+
+/// The variants as `axum::serve` runs them: `into_make_service` calls `with_state(())`, which
+/// turns every handler (with its layers) into a route once instead of per request.
+fn served(variants: Vec<(&'static str, Router)>, convert: bool) -> Vec<(&'static str, Router)> {
+    variants
+        .into_iter()
+        .map(|(n, r)| (n, if convert { r.with_state(()) } else { r }))
+        .collect()
+}
+
+fn per_request(
+    rt: &tokio::runtime::Runtime,
+    variants: &[(&'static str, Router)],
+    rounds: usize,
+    per_batch: usize,
+    tasks: usize,
+) {
+    for (_, app) in variants {
+        batch(rt, app, per_batch, tasks); // warm-up
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         for k in 0..variants.len() {
             let i = (round + k) % variants.len();
-            times[i].push(batch(&rt, &variants[i].1, per_batch));
+            times[i].push(batch(rt, &variants[i].1, per_batch, tasks));
         }
     }
     println!(
-        "per-request overhead on an axum router, {rounds} rounds x {per_batch} requests per variant"
+        "per-request overhead on an axum router, {tasks} task(s) on {} worker thread(s), {rounds} rounds x {per_batch} requests per task and variant (aggregate ns/request)",
+        rt.metrics().num_workers()
     );
     let mut base = times[0].clone();
     println!(
@@ -379,12 +407,43 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let only = std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_owned));
     let t = Instant::now();
+    // Instruction counts, immune to machine load: run one variant under callgrind, e.g.
+    // valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/metrics-* --requests-of=1
+    if let Some(v) =
+        std::env::args().find_map(|a| a.strip_prefix("--requests-of=").map(str::to_owned))
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let variants = served(variants(&rt), !std::env::args().any(|a| a == "--direct"));
+        let i: usize = v.parse().expect("variant index 0..=3");
+        batch(&rt, &variants[i].1, 20_000, 1);
+        println!("ran 20000 requests of {}", variants[i].0);
+        return;
+    }
     if only.as_deref().is_none_or(|o| o == "layer") {
-        if quick {
-            per_request(20, 1000);
-        } else {
-            per_request(60, 2000);
-        }
+        let (rounds, per_batch) = if quick { (20, 1000) } else { (60, 2000) };
+        let single = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let direct = variants(&multi);
+        let served = served(direct.clone(), true);
+        println!(
+            "# Router as axum::serve runs it (handlers and layers converted once, `with_state`)"
+        );
+        per_request(&single, &served, rounds, per_batch, 1);
+        per_request(&multi, &served, rounds / 2, per_batch, 2);
+        println!(
+            "# Router<()> called directly (axum converts handlers and applies layers per request)"
+        );
+        per_request(&single, &direct, rounds, per_batch, 1);
     }
     if only.as_deref().is_none_or(|o| o == "encode") {
         if quick {

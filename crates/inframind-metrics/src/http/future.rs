@@ -1,12 +1,11 @@
 use super::body::ResponseBody;
 use super::service::response_length;
-use super::table::{HttpTable, STATUS_ERROR, Slot};
+use super::table::{STATUS_ERROR, Slot};
 use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
@@ -15,7 +14,6 @@ use std::time::Instant;
 /// cancelled) takes the request out of `http_requests_in_progress`.
 #[derive(Debug)]
 pub(crate) struct Tracking {
-    pub(crate) table: Arc<HttpTable>,
     pub(crate) slot: Slot,
     pub(crate) start: Instant,
     pub(crate) trace: Option<Box<str>>,
@@ -71,8 +69,8 @@ where
         let nanos = u64::try_from(t.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         Poll::Ready(match result {
             Ok(res) => {
-                t.table
-                    .finish(&t.slot, res.status().as_u16(), nanos, t.trace.as_deref());
+                t.slot
+                    .finish(res.status().as_u16(), nanos, t.trace.as_deref());
                 match response_length(&res) {
                     Some(len) => {
                         if let Some(entry) = t.slot.entry() {
@@ -87,8 +85,7 @@ where
                 }
             }
             Err(e) => {
-                t.table
-                    .finish(&t.slot, STATUS_ERROR, nanos, t.trace.as_deref());
+                t.slot.finish(STATUS_ERROR, nanos, t.trace.as_deref());
                 Err(e)
             }
         })

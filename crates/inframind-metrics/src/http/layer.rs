@@ -1,11 +1,16 @@
 use super::endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 use super::service::{CountRequestBodies, KnownLength, MetricsService};
+use super::table::EndpointEntry;
 use super::table::HttpTable;
 use crate::Metrics;
 use http::{Extensions, Uri};
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+
+/// Endpoint cache slots per layer.
+const CACHE_SLOTS: usize = 64;
 use tower_layer::Layer;
 
 /// A tower layer recording the HTTP families of a [`Metrics`] registry.
@@ -29,6 +34,9 @@ impl<E, R> Clone for MetricsLayer<E, R> {
 #[derive(Debug, Clone)]
 pub(crate) struct Shared<E> {
     pub(crate) table: Arc<HttpTable>,
+    /// One cached endpoint per service built by this layer (round-robin over the slots).
+    pub(crate) cache: Arc<[OnceLock<Arc<EndpointEntry>>; CACHE_SLOTS]>,
+    pub(crate) next_slot: Arc<AtomicUsize>,
     pub(crate) endpoint: E,
     pub(crate) excluded: Vec<Box<str>>,
     pub(crate) exemplars: bool,
@@ -40,6 +48,8 @@ impl MetricsLayer {
         Self {
             shared: Arc::new(Shared {
                 table: Arc::clone(metrics.http_table()),
+                cache: Arc::new(std::array::from_fn(|_| OnceLock::new())),
+                next_slot: Arc::new(AtomicUsize::new(0)),
                 endpoint: DefaultEndpoint,
                 excluded: Vec::new(),
                 exemplars: true,
@@ -109,6 +119,8 @@ impl<E: Clone, R> MetricsLayer<E, R> {
         MetricsLayer {
             shared: Arc::new(Shared {
                 table: shared.table,
+                cache: shared.cache,
+                next_slot: shared.next_slot,
                 endpoint,
                 excluded: shared.excluded,
                 exemplars: shared.exemplars,
@@ -135,7 +147,7 @@ impl<S, E, R> Layer<S> for MetricsLayer<E, R> {
         MetricsService {
             inner,
             shared: Arc::clone(&self.shared),
-            last: Arc::new(OnceLock::new()),
+            cache_slot: self.shared.next_slot.fetch_add(1, Ordering::Relaxed) % CACHE_SLOTS,
             request_bodies: PhantomData,
         }
     }

@@ -2,11 +2,11 @@ use super::body::{RequestBody, ResponseBody};
 use super::endpoint::{DefaultEndpoint, EndpointLabel};
 use super::future::{ResponseFuture, Tracking};
 use super::layer::Shared;
-use super::table::{EndpointEntry, UNMATCHED_ENDPOINT, method_index};
+use super::table::{UNMATCHED_ENDPOINT, method_index};
 use super::trace;
 use http::{Request, Response};
 use http_body::Body;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower_service::Service;
@@ -16,9 +16,9 @@ use tower_service::Service;
 pub struct MetricsService<S, E = DefaultEndpoint, R = KnownLength> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared<E>>,
-    /// The endpoint this service saw first: with axum's `Router::layer`, each route gets its
-    /// own service, so this skips the endpoint map on almost every request.
-    pub(crate) last: Arc<OnceLock<Arc<EndpointEntry>>>,
+    /// This service's slot in the layer's endpoint cache: with axum's `Router::layer`, each
+    /// route gets its own service, so the slot skips the endpoint map on almost every request.
+    pub(crate) cache_slot: usize,
     pub(crate) request_bodies: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -28,7 +28,7 @@ impl<S: Clone, E, R> Clone for MetricsService<S, E, R> {
             request_bodies: std::marker::PhantomData,
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
-            last: Arc::clone(&self.last),
+            cache_slot: self.cache_slot,
         }
     }
 }
@@ -93,11 +93,12 @@ impl<S, E: EndpointLabel, R> MetricsService<S, E, R> {
                 return Begin::Excluded;
             }
         }
-        let entry = match self.last.get() {
+        let cached = &shared.cache[self.cache_slot];
+        let entry = match cached.get() {
             Some(e) if e.name() == name => Arc::clone(e),
             _ => {
                 let e = shared.table.endpoint(name);
-                let _ = self.last.set(Arc::clone(&e));
+                let _ = cached.set(Arc::clone(&e));
                 e
             }
         };
@@ -117,7 +118,6 @@ impl<S, E: EndpointLabel, R> MetricsService<S, E, R> {
             None
         };
         let tracking = Tracking {
-            table: Arc::clone(&shared.table),
             slot,
             start: Instant::now(),
             trace,

@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The `method` label values, in index order. Unknown methods share `_OTHER`.
@@ -170,11 +170,11 @@ pub(crate) struct MethodEntry {
 }
 
 impl MethodEntry {
-    fn new(table: &HttpTable) -> Self {
+    fn new(core: &Core) -> Self {
         Self {
             in_progress: AtomicI64::new(0),
-            request_size: AtomicHistogram::new(&table.size_bounds),
-            response_size: AtomicHistogram::new(&table.size_bounds),
+            request_size: AtomicHistogram::new(&core.size_bounds),
+            response_size: AtomicHistogram::new(&core.size_bounds),
             statuses: Default::default(),
         }
     }
@@ -191,23 +191,23 @@ impl MethodEntry {
 
     /// The series of `status`, or `None` when it cannot be created (cap or slots exhausted).
     #[inline]
-    fn status(&self, table: &HttpTable, status: u16, class: bool) -> Option<&StatusSeries> {
+    fn status(&self, core: &Core, status: u16, class: bool) -> Option<&StatusSeries> {
         for slot in &self.statuses {
             match slot.get() {
                 Some(s) if s.status == status => return Some(s),
                 Some(_) => {}
                 None => {
                     // Class series (overflow endpoint) are bounded by construction.
-                    if !class && !table.reserve() {
+                    if !class && !core.reserve() {
                         return None;
                     }
                     let mut created = false;
                     let s = slot.get_or_init(|| {
                         created = true;
-                        Box::new(StatusSeries::new(status, class, &table.duration_bounds))
+                        Box::new(StatusSeries::new(status, class, &core.duration_bounds))
                     });
                     if !created && !class {
-                        table.release();
+                        core.release();
                     }
                     if s.status == status {
                         return Some(s);
@@ -222,6 +222,7 @@ impl MethodEntry {
 /// Every method of one endpoint label.
 #[derive(Debug)]
 pub(crate) struct EndpointEntry {
+    core: Arc<Core>,
     name: Box<str>,
     escaped: Box<str>,
     /// The overflow endpoint records statuses by class (`2xx`, `5xx`, ...).
@@ -230,8 +231,9 @@ pub(crate) struct EndpointEntry {
 }
 
 impl EndpointEntry {
-    fn new(name: &str, overflow: bool) -> Self {
+    fn new(core: &Arc<Core>, name: &str, overflow: bool) -> Self {
         Self {
+            core: Arc::clone(core),
             name: name.into(),
             escaped: escape_label_value(name).into(),
             overflow,
@@ -245,21 +247,21 @@ impl EndpointEntry {
 
     /// The entry of `method`, created if the cap allows.
     #[inline]
-    pub(crate) fn method(&self, table: &HttpTable, method: usize) -> Option<&MethodEntry> {
+    pub(crate) fn method(&self, method: usize) -> Option<&MethodEntry> {
         let slot = &self.methods[method];
         if let Some(e) = slot.get() {
             return Some(e);
         }
-        if !self.overflow && !table.reserve() {
+        if !self.overflow && !self.core.reserve() {
             return None;
         }
         let mut created = false;
         let e = slot.get_or_init(|| {
             created = true;
-            MethodEntry::new(table)
+            MethodEntry::new(&self.core)
         });
         if !created && !self.overflow {
-            table.release();
+            self.core.release();
         }
         Some(e)
     }
@@ -281,41 +283,53 @@ impl Slot {
     pub(crate) fn entry(&self) -> Option<&MethodEntry> {
         self.endpoint.method_if_exists(self.method)
     }
+
+    /// Records a finished request: counter, duration, exemplar.
+    #[inline]
+    pub(crate) fn finish(&self, status: u16, nanos: u64, trace_id: Option<&str>) {
+        let Some(entry) = self.entry() else { return };
+        let core = &*self.endpoint.core;
+        let class = self.endpoint.overflow;
+        let key = if class && status != STATUS_ERROR {
+            status / 100
+        } else {
+            status
+        };
+        if let Some(series) = entry.status(core, key, class) {
+            series.record(nanos, trace_id);
+            return;
+        }
+        core.dropped.inc();
+        let key = if status == STATUS_ERROR {
+            STATUS_ERROR
+        } else {
+            status / 100
+        };
+        let Some(overflow) = core.overflow.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        if let Some(series) = overflow
+            .method(self.method)
+            .and_then(|e| e.status(core, key, true))
+        {
+            series.record(nanos, trace_id);
+        }
+    }
 }
 
-/// All HTTP series, with the cap shared across them.
+/// What every entry needs to create series: the cap, the dropped counter, the bucket bounds.
 #[derive(Debug)]
-pub(crate) struct HttpTable {
-    endpoints: RwLock<HashMap<Box<str>, Arc<EndpointEntry>>>,
-    overflow: Arc<EndpointEntry>,
+pub(crate) struct Core {
     used: AtomicUsize,
     limit: usize,
     dropped: Counter,
     duration_bounds: Arc<[u64]>,
-    duration_bounds_f64: Box<[f64]>,
     size_bounds: Arc<[u64]>,
-    size_bounds_f64: Box<[f64]>,
-    last_len: AtomicUsize,
+    /// The overflow endpoint (owned by the table; weak here to avoid a cycle).
+    overflow: OnceLock<Weak<EndpointEntry>>,
 }
 
-impl HttpTable {
-    pub(crate) fn new(duration: &Buckets, size: &Buckets, limit: usize, dropped: Counter) -> Self {
-        let to_nanos = |b: &f64| (b * 1e9).round().clamp(0.0, u64::MAX as f64) as u64;
-        let to_bytes = |b: &f64| b.ceil().clamp(0.0, u64::MAX as f64) as u64;
-        Self {
-            endpoints: RwLock::new(HashMap::new()),
-            overflow: Arc::new(EndpointEntry::new(OVERFLOW_ENDPOINT, true)),
-            used: AtomicUsize::new(0),
-            limit,
-            dropped,
-            duration_bounds: duration.bounds().iter().map(to_nanos).collect(),
-            duration_bounds_f64: duration.bounds().into(),
-            size_bounds: size.bounds().iter().map(to_bytes).collect(),
-            size_bounds_f64: size.bounds().into(),
-            last_len: AtomicUsize::new(4096),
-        }
-    }
-
+impl Core {
     fn reserve(&self) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
@@ -327,15 +341,51 @@ impl HttpTable {
     fn release(&self) {
         self.used.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// All HTTP series, with the cap shared across them.
+#[derive(Debug)]
+pub(crate) struct HttpTable {
+    core: Arc<Core>,
+    endpoints: RwLock<HashMap<Box<str>, Arc<EndpointEntry>>>,
+    overflow: Arc<EndpointEntry>,
+    duration_bounds_f64: Box<[f64]>,
+    size_bounds_f64: Box<[f64]>,
+    last_len: AtomicUsize,
+}
+
+impl HttpTable {
+    pub(crate) fn new(duration: &Buckets, size: &Buckets, limit: usize, dropped: Counter) -> Self {
+        let to_nanos = |b: &f64| (b * 1e9).round().clamp(0.0, u64::MAX as f64) as u64;
+        let to_bytes = |b: &f64| b.ceil().clamp(0.0, u64::MAX as f64) as u64;
+        let core = Arc::new(Core {
+            used: AtomicUsize::new(0),
+            limit,
+            dropped,
+            duration_bounds: duration.bounds().iter().map(to_nanos).collect(),
+            size_bounds: size.bounds().iter().map(to_bytes).collect(),
+            overflow: OnceLock::new(),
+        });
+        let overflow = Arc::new(EndpointEntry::new(&core, OVERFLOW_ENDPOINT, true));
+        let _ = core.overflow.set(Arc::downgrade(&overflow));
+        Self {
+            core,
+            endpoints: RwLock::new(HashMap::new()),
+            overflow,
+            duration_bounds_f64: duration.bounds().into(),
+            size_bounds_f64: size.bounds().into(),
+            last_len: AtomicUsize::new(4096),
+        }
+    }
 
     /// The series cap.
     pub(crate) fn limit(&self) -> usize {
-        self.limit
+        self.core.limit
     }
 
     /// Label sets created so far (endpoints, `(method, endpoint)` pairs and status series).
     pub(crate) fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
+        self.core.used.load(Ordering::Acquire)
     }
 
     /// The endpoint entry of `name`, created if the cap allows, else the overflow endpoint.
@@ -347,12 +397,12 @@ impl HttpTable {
         if let Some(e) = map.get(name) {
             return Arc::clone(e);
         }
-        if !self.reserve() {
+        if !self.core.reserve() {
             drop(map);
-            self.dropped.inc();
+            self.core.dropped.inc();
             return Arc::clone(&self.overflow);
         }
-        let e = Arc::new(EndpointEntry::new(name, false));
+        let e = Arc::new(EndpointEntry::new(&self.core, name, false));
         map.insert(name.into(), Arc::clone(&e));
         e
     }
@@ -360,45 +410,16 @@ impl HttpTable {
     /// Resolves `(endpoint, method)` and bumps the in-progress gauge.
     #[inline]
     pub(crate) fn start(&self, endpoint: Arc<EndpointEntry>, method: usize) -> Slot {
-        if let Some(e) = endpoint.method(self, method) {
+        if let Some(e) = endpoint.method(method) {
             e.in_progress.fetch_add(1, Ordering::Relaxed);
             return Slot { endpoint, method };
         }
-        self.dropped.inc();
+        self.core.dropped.inc();
         let endpoint = Arc::clone(&self.overflow);
-        if let Some(e) = endpoint.method(self, method) {
+        if let Some(e) = endpoint.method(method) {
             e.in_progress.fetch_add(1, Ordering::Relaxed);
         }
         Slot { endpoint, method }
-    }
-
-    /// Records a finished request: counter, duration, exemplar.
-    #[inline]
-    pub(crate) fn finish(&self, slot: &Slot, status: u16, nanos: u64, trace_id: Option<&str>) {
-        let Some(entry) = slot.entry() else { return };
-        let class = slot.endpoint.overflow;
-        let key = if class && status != STATUS_ERROR {
-            status / 100
-        } else {
-            status
-        };
-        if let Some(series) = entry.status(self, key, class) {
-            series.record(nanos, trace_id);
-            return;
-        }
-        self.dropped.inc();
-        let key = if status == STATUS_ERROR {
-            STATUS_ERROR
-        } else {
-            status / 100
-        };
-        if let Some(series) = self
-            .overflow
-            .method(self, slot.method)
-            .and_then(|e| e.status(self, key, true))
-        {
-            series.record(nanos, trace_id);
-        }
     }
 
     /// Appends the HTTP families to `out`, in OpenMetrics (`open_metrics`) or Prometheus text.
