@@ -608,3 +608,37 @@ async fn a_large_key_set_is_chunked_inside_one_relation() {
         assert_eq!((a, user, recs), (e, e_user, e_recs));
     }
 }
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+struct Event {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    n: i64,
+    at: mongodb::bson::DateTime,
+}
+
+#[tokio::test]
+async fn keys_match_across_integer_widths_and_other_bson_types() {
+    let fx = Fixture::start().await;
+    let events = fx.db.collection::<Document>("events");
+    let at = |i: i64| mongodb::bson::DateTime::from_millis(1_700_000_000_000 + i);
+    events
+        .insert_many((0..10).map(|i| doc! { "n": i as i32, "at": at(i64::from(i)) }))
+        .await
+        .unwrap();
+    // Stored as Int32, asked for as i64: MongoDB matches them, and so do the results.
+    let by_n = Loader::new(fx.source::<Event>("events").by("n"));
+    let found = by_n.load_many([3_i64, 7, 42]).await;
+    assert_eq!(found[0].as_ref().unwrap().as_ref().map(|e| e.n), Some(3));
+    assert_eq!(found[1].as_ref().unwrap().as_ref().map(|e| e.n), Some(7));
+    assert_eq!(found[2].as_ref().unwrap(), &None);
+    // Dates are matched by decoding the field's value.
+    let by_at = Loader::new(fx.source::<Event>("events").by("at"));
+    let found = by_at.load_many([at(5), at(9), at(100)]).await;
+    assert_eq!(found[0].as_ref().unwrap().as_ref().map(|e| e.n), Some(5));
+    assert_eq!(
+        found[1].as_ref().unwrap().as_ref().map(|e| e.at),
+        Some(at(9))
+    );
+    assert_eq!(found[2].as_ref().unwrap(), &None);
+}

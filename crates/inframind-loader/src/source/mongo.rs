@@ -1,6 +1,6 @@
 //! A MongoDB collection as a [`Source`], over the official `mongodb` driver.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -165,8 +165,12 @@ where
             return Ok(Fetched::new(Vec::new(), 0));
         }
         let inner = &*self.inner;
-        let chunks = chunk_keys(inner, field, keys)?;
-        let wanted: HashSet<&K> = keys.iter().collect();
+        let (chunks, by_repr, all_represented) = chunk_keys(inner, field, keys)?;
+        let wanted = Wanted {
+            keys,
+            by_repr,
+            fallback: (!all_represented).then(|| keys.iter().collect()),
+        };
         let projection = inner.projection.as_ref().map(|p| with_field(p, field));
         let queries = chunks.len() as u64;
         let results = try_join_all(
@@ -184,21 +188,85 @@ where
     }
 }
 
+/// The keys asked for, found again from a document's raw field value: by their BSON
+/// representation for the common key types, by decoding with serde otherwise.
+struct Wanted<'k, K> {
+    keys: &'k [K],
+    by_repr: HashMap<KeyRepr, usize>,
+    /// Set when some key has no [`KeyRepr`]: values are then also decoded and looked up here.
+    fallback: Option<HashSet<&'k K>>,
+}
+
+impl<K: DeserializeOwned + Eq + Hash + Clone> Wanted<'_, K> {
+    fn find(&self, value: RawBsonRef<'_>) -> Option<K> {
+        let repr = KeyRepr::of_raw(value);
+        if let Some(idx) = repr.as_ref().and_then(|r| self.by_repr.get(r)) {
+            return self.keys.get(*idx).cloned();
+        }
+        let fallback = self.fallback.as_ref()?;
+        let key = Bson::try_from(value)
+            .ok()
+            .and_then(|b| bson::deserialize_from_bson::<K>(b).ok())?;
+        fallback.contains(&key).then_some(key)
+    }
+}
+
+/// A key's BSON value, comparable without decoding: integers of either width compare equal,
+/// as MongoDB compares them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum KeyRepr {
+    ObjectId([u8; 12]),
+    Int(i64),
+    Str(String),
+    Bool(bool),
+}
+
+impl KeyRepr {
+    fn of_bson(value: &Bson) -> Option<Self> {
+        Some(match value {
+            Bson::ObjectId(oid) => Self::ObjectId(oid.bytes()),
+            Bson::Int32(n) => Self::Int(i64::from(*n)),
+            Bson::Int64(n) => Self::Int(*n),
+            Bson::String(s) => Self::Str(s.clone()),
+            Bson::Boolean(b) => Self::Bool(*b),
+            _ => return None,
+        })
+    }
+
+    fn of_raw(value: RawBsonRef<'_>) -> Option<Self> {
+        Some(match value {
+            RawBsonRef::ObjectId(oid) => Self::ObjectId(oid.bytes()),
+            RawBsonRef::Int32(n) => Self::Int(i64::from(n)),
+            RawBsonRef::Int64(n) => Self::Int(n),
+            RawBsonRef::String(s) => Self::Str(s.to_owned()),
+            RawBsonRef::Boolean(b) => Self::Bool(b),
+            _ => return None,
+        })
+    }
+}
+
+/// Encoded `$in` lists, the keys' indices by representation, and whether every key has one.
+type Chunks = (Vec<Vec<Bson>>, HashMap<KeyRepr, usize>, bool);
+
 /// Encodes the keys and cuts them into `$in` lists under the count and size limits.
-fn chunk_keys<K: Serialize>(
-    inner: &Inner,
-    field: &str,
-    keys: &[K],
-) -> Result<Vec<Vec<Bson>>, MongoError> {
+fn chunk_keys<K: Serialize>(inner: &Inner, field: &str, keys: &[K]) -> Result<Chunks, MongoError> {
+    let mut by_repr = HashMap::with_capacity(keys.len());
+    let mut all_represented = true;
     let mut chunks = Vec::new();
     let mut current = Vec::with_capacity(keys.len().min(inner.max_keys));
     let mut bytes = 0;
-    for key in keys {
+    for (idx, key) in keys.iter().enumerate() {
         let encoded = bson::serialize_to_bson(key).map_err(|source| MongoError::Key {
             collection: inner.collection.name().to_owned(),
             field: field.to_owned(),
             source: Box::new(source),
         })?;
+        match KeyRepr::of_bson(&encoded) {
+            Some(repr) => {
+                by_repr.insert(repr, idx);
+            }
+            None => all_represented = false,
+        }
         // Element: type byte, the index as a C string, the value.
         let size = 1 + digits(current.len()) + 1 + encoded_len(&encoded);
         if !current.is_empty()
@@ -213,7 +281,7 @@ fn chunk_keys<K: Serialize>(
     if !current.is_empty() {
         chunks.push(current);
     }
-    Ok(chunks)
+    Ok((chunks, by_repr, all_represented))
 }
 
 fn digits(n: usize) -> usize {
@@ -262,7 +330,7 @@ async fn query<K, T>(
     field: &str,
     keys: Vec<Bson>,
     projection: Option<&Document>,
-    wanted: &HashSet<&K>,
+    wanted: &Wanted<'_, K>,
 ) -> Result<Vec<(K, Result<T, MongoError>)>, MongoError>
 where
     K: DeserializeOwned + Eq + Hash + Clone,
@@ -305,21 +373,15 @@ fn push_match<K, T>(
     inner: &Inner,
     raw: &RawDocument,
     value: RawBsonRef<'_>,
-    wanted: &HashSet<&K>,
+    wanted: &Wanted<'_, K>,
     docs: &mut Vec<(K, Result<T, MongoError>)>,
 ) where
     K: DeserializeOwned + Eq + Hash + Clone,
     T: DeserializeOwned,
 {
-    let Some(key) = Bson::try_from(value)
-        .ok()
-        .and_then(|b| bson::deserialize_from_bson::<K>(b).ok())
-    else {
+    let Some(key) = wanted.find(value) else {
         return;
     };
-    if !wanted.contains(&key) {
-        return;
-    }
     let doc =
         bson::deserialize_from_slice::<T>(raw.as_bytes()).map_err(|source| MongoError::Decode {
             collection: inner.collection.name().to_owned(),
