@@ -623,7 +623,7 @@ async fn keys_match_across_integer_widths_and_other_bson_types() {
     let events = fx.db.collection::<Document>("events");
     let at = |i: i64| mongodb::bson::DateTime::from_millis(1_700_000_000_000 + i);
     events
-        .insert_many((0..10).map(|i| doc! { "n": i as i32, "at": at(i64::from(i)) }))
+        .insert_many((0..10_i32).map(|i| doc! { "n": i, "at": at(i64::from(i)) }))
         .await
         .unwrap();
     // Stored as Int32, asked for as i64: MongoDB matches them, and so do the results.
