@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::service::Cached;
 
@@ -13,15 +13,20 @@ const SHARDS: usize = 16;
 /// What the leader of a flight hands to the requests that waited for it.
 #[derive(Clone)]
 pub(crate) enum Outcome {
-    Pending,
     /// A complete response the waiters may reuse.
     Shared(Arc<Cached>),
-    /// The response cannot be shared (private to its request, too large, failed); each waiter
-    /// calls the inner service itself.
+    /// The response cannot be shared (private to its request, too large, failed, cancelled);
+    /// each waiter calls the inner service itself.
     NotShared,
 }
 
-type Map = HashMap<String, watch::Receiver<Outcome>>;
+/// One in-flight miss.
+pub(crate) struct Flight {
+    outcome: Mutex<Option<Outcome>>,
+    done: Notify,
+}
+
+type Map = HashMap<String, Arc<Flight>>;
 
 /// In-flight misses by key.
 pub(crate) struct Flights {
@@ -39,15 +44,15 @@ impl std::fmt::Debug for Flights {
 
 pub(crate) enum Join {
     Leader(Leader),
-    Waiter(watch::Receiver<Outcome>),
+    Waiter(Arc<Flight>),
 }
 
-/// The request that computes the response. Dropping it without publishing (a cancelled request)
-/// releases the waiters, who then call the inner service themselves.
+/// The request that computes the response. Dropping it without publishing (a cancelled
+/// request) releases the waiters with [`Outcome::NotShared`].
 pub(crate) struct Leader {
     flights: Arc<Flights>,
     key: String,
-    tx: watch::Sender<Outcome>,
+    flight: Arc<Flight>,
 }
 
 impl Flights {
@@ -65,15 +70,18 @@ impl Flights {
 
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join {
         let mut shard = self.shard(key).lock();
-        if let Some(rx) = shard.get(key) {
-            return Join::Waiter(rx.clone());
+        if let Some(flight) = shard.get(key) {
+            return Join::Waiter(Arc::clone(flight));
         }
-        let (tx, rx) = watch::channel(Outcome::Pending);
-        shard.insert(key.to_owned(), rx);
+        let flight = Arc::new(Flight {
+            outcome: Mutex::new(None),
+            done: Notify::new(),
+        });
+        shard.insert(key.to_owned(), Arc::clone(&flight));
         Join::Leader(Leader {
             flights: Arc::clone(self),
             key: key.to_owned(),
-            tx,
+            flight,
         })
     }
 
@@ -88,25 +96,41 @@ impl Flights {
 
 impl Leader {
     pub(crate) fn publish(&self, outcome: Outcome) {
-        self.tx.send_replace(outcome);
+        *self.flight.outcome.lock() = Some(outcome);
+        self.flight.done.notify_waiters();
     }
 }
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        let mut shard = self.flights.shard(&self.key).lock();
-        if let Some(rx) = shard.get(&self.key) {
-            if rx.same_channel(&self.tx.subscribe()) {
-                shard.remove(&self.key);
+        {
+            let mut outcome = self.flight.outcome.lock();
+            if outcome.is_none() {
+                *outcome = Some(Outcome::NotShared);
+                drop(outcome);
+                self.flight.done.notify_waiters();
             }
+        }
+        let mut shard = self.flights.shard(&self.key).lock();
+        if shard
+            .get(&self.key)
+            .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
+        {
+            shard.remove(&self.key);
         }
     }
 }
 
-/// Waits for the leader; a leader that went away without publishing counts as `NotShared`.
-pub(crate) async fn wait(mut rx: watch::Receiver<Outcome>) -> Outcome {
-    match rx.wait_for(|o| !matches!(o, Outcome::Pending)).await {
-        Ok(outcome) => outcome.clone(),
-        Err(_) => Outcome::NotShared,
+/// Waits for the leader's outcome.
+pub(crate) async fn wait(flight: Arc<Flight>) -> Outcome {
+    loop {
+        let notified = flight.done.notified();
+        let mut notified = std::pin::pin!(notified);
+        // Registered before the check, so a publish in between is not missed.
+        notified.as_mut().enable();
+        if let Some(outcome) = flight.outcome.lock().clone() {
+            return outcome;
+        }
+        notified.await;
     }
 }

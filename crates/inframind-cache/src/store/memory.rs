@@ -212,21 +212,25 @@ impl MemoryStore {
         let mut used = shard.bytes - freed;
         let goal = target - target / 10;
         if used > goal {
-            let mut by_age: Vec<(u64, Box<str>)> = shard
+            // Oldest first, by last-access tick, without cloning keys.
+            let mut by_age: Vec<(u64, u64)> = shard
                 .map
-                .iter()
-                .map(|(k, slot)| (slot.last_access.load(Ordering::Relaxed), k.clone()))
+                .values()
+                .map(|slot| (slot.last_access.load(Ordering::Relaxed), slot.size))
                 .collect();
             by_age.sort_unstable_by_key(|(tick, _)| *tick);
-            for (_, key) in by_age {
+            let mut cutoff = 0;
+            for (tick, size) in by_age {
                 if used <= goal {
                     break;
                 }
-                if let Some(slot) = shard.map.remove(&key) {
-                    used -= slot.size;
-                    freed += slot.size;
-                }
+                used -= size;
+                freed += size;
+                cutoff = tick;
             }
+            shard
+                .map
+                .retain(|_, slot| slot.last_access.load(Ordering::Relaxed) > cutoff);
         }
         shard.bytes -= freed;
         inner.bytes.fetch_sub(freed, Ordering::Relaxed);
