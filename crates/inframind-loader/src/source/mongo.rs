@@ -32,7 +32,9 @@ const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// naming the collection and the document's `_id`.
 ///
 /// Keys are any `serde` type that encodes to the field's BSON type (`ObjectId`, `String`,
-/// integers, ...).
+/// integers, dates, ...). Returned documents are matched to their keys by the field's raw BSON
+/// value for object ids, strings, integers (`Int32` and `Int64` alike, as MongoDB compares them)
+/// and booleans, and by decoding the value with serde for other types.
 ///
 /// ```no_run
 /// # async fn example(db: mongodb::Database) {
