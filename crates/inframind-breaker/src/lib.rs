@@ -96,9 +96,9 @@
 //! # Cost
 //!
 //! While closed, a call reads the state word and adds to a per-thread, cache-padded counter
-//! stripe: no lock, no allocation, no boxed future, and two threads sharing one breaker do not
-//! write to the same cache line unless a failure happens. Time-window buckets are claimed by
-//! compare-and-swap. The clock is read only for time windows, slow-call detection, and calls
+//! stripe: no lock, no allocation, no boxed future. Two threads sharing one breaker write to a
+//! common cache line only on failures (or, with a count window, for the shared call counter).
+//! Time-window buckets are claimed by compare-and-swap. The clock is read only for time windows, slow-call detection, and calls
 //! that meet an open circuit. Figures against `failsafe`, `recloser` and tower-resilience are
 //! in the workspace's `docs/benchmarks.md`.
 //!

@@ -466,3 +466,27 @@ fn registry_creates_gets_snapshots_and_publishes_events() {
     assert!(registry.remove("anthropic").is_some());
     assert_eq!(registry.names(), ["openai"]);
 }
+
+#[test]
+fn handles_and_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<CircuitBreaker>();
+    send_sync::<BreakerRegistry>();
+    send_sync::<inframind_breaker::OwnedPermit>();
+    send_sync::<inframind_breaker::Rejected>();
+    let b = CircuitBreaker::new("x", BreakerConfig::default());
+    let fut = b.call(async { Ok::<_, ()>(()) });
+    send(&fut);
+    send(&b.try_acquire().unwrap());
+}
+
+#[test]
+fn registry_clones_share_their_breakers() {
+    let a = BreakerRegistry::new();
+    let b = a.clone();
+    let x = a.create_breaker("x", BreakerConfig::default());
+    x.force_open();
+    assert_eq!(b.get("x").unwrap().state(), CircuitState::ForcedOpen);
+    assert_eq!(b.snapshot().len(), 1);
+}
