@@ -215,6 +215,20 @@ fn memory_hits(opts: &Options) {
     assert_eq!(res.unwrap().headers()["x-cache"], "HIT");
     let hits_before = ours_layer.handle().stats().hits;
 
+    if let Ok(spec) = std::env::var("CACHE_BENCH_COUNT") {
+        // For `valgrind --tool=callgrind`: run one variant `n` times and exit; the difference
+        // between two counts gives instructions per request, without setup.
+        let (variant, n) = spec.split_once(':').expect("CACHE_BENCH_COUNT=variant:n");
+        let n: u64 = n.parse().expect("a count");
+        match variant {
+            "bare" => router_batch(&rt, &bare, n, path, None),
+            "ours" => router_batch(&rt, &ours, n, path, None),
+            "ours-user" => router_batch(&rt, &ours_user, n, path, Some(&alice)),
+            "peer" => router_batch(&rt, &peer, n, path, None),
+            other => panic!("unknown variant {other}"),
+        };
+        return;
+    }
     if std::env::var_os("CACHE_BENCH_PROFILE_HIT").is_some() {
         // For profilers: only our hit path, for a few seconds.
         router_batch(&rt, &ours, 2_000_000, path, None);

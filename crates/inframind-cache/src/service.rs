@@ -690,39 +690,63 @@ async fn store_entry(config: &Config, shared: &Shared, key: &str, envelope: &Env
 }
 
 fn header_value(s: String) -> HeaderValue {
-    HeaderValue::from_maybe_shared(Bytes::from(s)).unwrap_or(HeaderValue::from_static("inframind"))
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("inframind"))
+}
+
+/// A small header value assembled on the stack: one allocation, for the value itself.
+struct ValueBuf {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl ValueBuf {
+    fn new() -> Self {
+        Self {
+            buf: [0; 128],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(self.buf.len());
+        self.buf[self.len..end].copy_from_slice(&bytes[..end - self.len]);
+        self.len = end;
+    }
+
+    fn push_decimal(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.buf[..self.len])
+            .unwrap_or(HeaderValue::from_static("inframind"))
+    }
 }
 
 /// `{name}; hit; ttl={ttl}` (negative for a stale entry), without the formatting machinery.
 fn hit_status(config: &Config, ttl: u64, stale: Option<&str>) -> HeaderValue {
-    let mut out = String::with_capacity(config.status_name.len() + 64);
-    out.push_str(&config.status_name);
-    out.push_str("; hit; ttl=");
+    let mut out = ValueBuf::new();
+    out.push(config.status_name.as_bytes());
+    out.push(b"; hit; ttl=");
     if stale.is_some() {
-        out.push('-');
+        out.push(b"-");
     }
-    push_decimal(&mut out, ttl);
+    out.push_decimal(ttl);
     if let Some(detail) = stale {
-        out.push_str("; detail=");
-        out.push_str(detail);
+        out.push(b"; detail=");
+        out.push(detail.as_bytes());
     }
-    header_value(out)
-}
-
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+    out.value()
 }
 
 fn miss_status(config: &Config, fwd: &str, status: StatusCode, stored: bool) -> HeaderValue {
@@ -755,17 +779,16 @@ fn pass_through<B: Body>(
 
 fn etag_header(etag: &[u8; 16], zstd: bool) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(40);
-    out.push(b'"');
+    let mut out = ValueBuf::new();
+    out.push(b"\"");
     for byte in etag {
-        out.push(HEX[usize::from(byte >> 4)]);
-        out.push(HEX[usize::from(byte & 15)]);
+        out.push(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
     }
     if zstd {
-        out.extend_from_slice(b"-zstd");
+        out.push(b"-zstd");
     }
-    out.push(b'"');
-    HeaderValue::from_maybe_shared(Bytes::from(out)).unwrap_or(HeaderValue::from_static("\"\""))
+    out.push(b"\"");
+    out.value()
 }
 
 /// Builds the client's response from an entry.
