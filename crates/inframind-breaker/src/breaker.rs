@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use crate::error::Rejected;
 use crate::events::{Listener, StateTransition, TransitionReason};
 use crate::registry::BreakerSnapshot;
 use crate::state::{CircuitState, GEN_BITS, GEN_MASK, Word};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::window::Stripes;
 
 // The consecutive-failure word: | generation (21 bits) | failures (43 bits) |.

@@ -118,6 +118,7 @@ mod error;
 mod events;
 mod registry;
 mod state;
+mod sync;
 mod window;
 
 #[cfg(feature = "http")]

@@ -12,12 +12,13 @@
 //! without anyone clearing memory.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::AtomicUsize;
 
 use crossbeam_utils::CachePadded;
 
 use crate::config::SlidingWindow;
 use crate::state::{GEN_BITS, GEN_MASK};
+use crate::sync::{AtomicU64, Ordering, fence};
 
 const EPOCH_BITS: u32 = 64 - GEN_BITS;
 const EPOCH_MASK: u64 = (1 << EPOCH_BITS) - 1;
