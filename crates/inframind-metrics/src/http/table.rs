@@ -393,6 +393,11 @@ impl HttpTable {
         if let Some(e) = self.endpoints.read().get(name) {
             return Arc::clone(e);
         }
+        // At the cap, new names never take the write lock (which would stall every reader).
+        if self.core.used.load(Ordering::Acquire) >= self.core.limit {
+            self.core.dropped.inc();
+            return Arc::clone(&self.overflow);
+        }
         let mut map = self.endpoints.write();
         if let Some(e) = map.get(name) {
             return Arc::clone(e);
