@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf, doc};
-use futures_util::future::try_join_all;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use mongodb::Collection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,6 +19,8 @@ const DEFAULT_MAX_KEYS: usize = 10_000;
 /// Encoded key bytes per `$in` query, by default: half of MongoDB's 16 MiB command limit, which
 /// leaves room for the filter's other parts, the projection and the sort.
 const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// `$in` queries of one fetch in flight at once, by default.
+const DEFAULT_MAX_CONCURRENT: usize = 4;
 
 /// A MongoDB collection whose documents decode (with serde) into `T`.
 ///
@@ -62,6 +64,7 @@ struct Inner {
     sort: Option<Document>,
     max_keys: usize,
     max_bytes: usize,
+    max_concurrent: usize,
 }
 
 impl<T> Clone for MongoSource<T> {
@@ -81,6 +84,7 @@ impl<T> fmt::Debug for MongoSource<T> {
             .field("sort", &self.inner.sort)
             .field("max_keys", &self.inner.max_keys)
             .field("max_bytes", &self.inner.max_bytes)
+            .field("max_concurrent", &self.inner.max_concurrent)
             .finish()
     }
 }
@@ -98,6 +102,7 @@ where
                 sort: Some(doc! { "_id": 1 }),
                 max_keys: DEFAULT_MAX_KEYS,
                 max_bytes: DEFAULT_MAX_BYTES,
+                max_concurrent: DEFAULT_MAX_CONCURRENT,
             }),
             _doc: PhantomData,
         }
@@ -135,6 +140,12 @@ where
         self.with(|inner| inner.max_bytes = bytes.max(1))
     }
 
+    /// The most `$in` queries of one fetch in flight at once, when a key set is cut into
+    /// several (default 4; 0 is taken as 1).
+    pub fn max_concurrent_queries(self, n: usize) -> Self {
+        self.with(|inner| inner.max_concurrent = n.max(1))
+    }
+
     /// The collection's name.
     pub fn name(&self) -> &str {
         self.inner.collection.name()
@@ -167,7 +178,13 @@ where
             return Ok(Fetched::new(Vec::new(), 0));
         }
         let inner = &*self.inner;
-        let (chunks, by_repr, all_represented) = chunk_keys(inner, field, keys)?;
+        let limits = (inner.max_keys, inner.max_bytes);
+        let (chunks, by_repr, all_represented) =
+            chunk_keys(keys, limits).map_err(|source| MongoError::Key {
+                collection: inner.collection.name().to_owned(),
+                field: field.to_owned(),
+                source: Box::new(source),
+            })?;
         let wanted = Wanted {
             keys,
             by_repr,
@@ -175,11 +192,13 @@ where
         };
         let projection = inner.projection.as_ref().map(|p| with_field(p, field));
         let queries = chunks.len() as u64;
-        let results = try_join_all(
+        let results: Vec<_> = stream::iter(
             chunks
                 .into_iter()
                 .map(|chunk| query::<K, T>(inner, field, chunk, projection.as_ref(), &wanted)),
         )
+        .buffered(inner.max_concurrent)
+        .try_collect()
         .await?;
         let docs = if results.len() == 1 {
             results.into_iter().next().unwrap_or_default()
@@ -251,18 +270,17 @@ impl KeyRepr {
 type Chunks = (Vec<Vec<Bson>>, HashMap<KeyRepr, usize>, bool);
 
 /// Encodes the keys and cuts them into `$in` lists under the count and size limits.
-fn chunk_keys<K: Serialize>(inner: &Inner, field: &str, keys: &[K]) -> Result<Chunks, MongoError> {
+fn chunk_keys<K: Serialize>(
+    keys: &[K],
+    (max_keys, max_bytes): (usize, usize),
+) -> Result<Chunks, bson::error::Error> {
     let mut by_repr = HashMap::with_capacity(keys.len());
     let mut all_represented = true;
     let mut chunks = Vec::new();
-    let mut current = Vec::with_capacity(keys.len().min(inner.max_keys));
+    let mut current = Vec::with_capacity(keys.len().min(max_keys));
     let mut bytes = 0;
     for (idx, key) in keys.iter().enumerate() {
-        let encoded = bson::serialize_to_bson(key).map_err(|source| MongoError::Key {
-            collection: inner.collection.name().to_owned(),
-            field: field.to_owned(),
-            source: Box::new(source),
-        })?;
+        let encoded = bson::serialize_to_bson(key)?;
         match KeyRepr::of_bson(&encoded) {
             Some(repr) => {
                 by_repr.insert(repr, idx);
@@ -271,9 +289,7 @@ fn chunk_keys<K: Serialize>(inner: &Inner, field: &str, keys: &[K]) -> Result<Ch
         }
         // Element: type byte, the index as a C string, the value.
         let size = 1 + digits(current.len()) + 1 + encoded_len(&encoded);
-        if !current.is_empty()
-            && (current.len() >= inner.max_keys || bytes + size > inner.max_bytes)
-        {
+        if !current.is_empty() && (current.len() >= max_keys || bytes + size > max_bytes) {
             chunks.push(std::mem::take(&mut current));
             bytes = 0;
         }
@@ -477,6 +493,44 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunks_keep_every_key_in_order_under_both_limits(
+            keys in proptest::collection::vec(".{0,40}", 0..150),
+            max_keys in 1_usize..30,
+            max_bytes in 16_usize..600,
+        ) {
+            let (chunks, by_repr, all_represented) = chunk_keys(&keys, (max_keys, max_bytes)).unwrap();
+            proptest::prop_assert!(all_represented);
+            let flat: Vec<Bson> = chunks.iter().flatten().cloned().collect();
+            let expected: Vec<Bson> = keys.iter().map(|k| Bson::String(k.clone())).collect();
+            proptest::prop_assert_eq!(flat, expected);
+            for chunk in &chunks {
+                proptest::prop_assert!(!chunk.is_empty() && chunk.len() <= max_keys);
+                // The `$in` array's elements, as encoded: the array less its 5 bytes of framing.
+                let array = bson::serialize_to_vec(&doc! { "a": chunk.clone() }).unwrap();
+                let elements = array.len() - 4 - 1 - 2 - 4 - 1 - 1;
+                proptest::prop_assert!(
+                    chunk.len() == 1 || elements <= max_bytes,
+                    "{} bytes of keys in a chunk limited to {}", elements, max_bytes
+                );
+            }
+            for (repr, idx) in &by_repr {
+                proptest::prop_assert_eq!(repr, &KeyRepr::Str(keys[*idx].clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn integer_widths_share_a_representation() {
+        assert_eq!(
+            KeyRepr::of_bson(&Bson::Int32(7)),
+            KeyRepr::of_bson(&Bson::Int64(7))
+        );
+        assert_eq!(KeyRepr::of_raw(RawBsonRef::Int32(7)), Some(KeyRepr::Int(7)));
+        assert_eq!(KeyRepr::of_bson(&Bson::Double(7.0)), None);
     }
 
     #[test]
