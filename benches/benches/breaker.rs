@@ -5,6 +5,7 @@
 //! cargo bench -p inframind-benches --bench breaker                    # 15 rounds
 //! BREAKER_ROUNDS=31 cargo bench -p inframind-benches --bench breaker  # more rounds
 //! BREAKER_ONLY=recloser cargo bench -p inframind-benches --bench breaker # one subject (profiling)
+//! BREAKER_SCENARIOS=open cargo bench -p inframind-benches --bench breaker  # closed,shared,open
 //! ```
 //!
 //! Every call is an always-successful `async { Ok(..) }`, polled to completion with a no-op
@@ -430,15 +431,23 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let closed = closed_subjects();
-    scenario("Closed path, always-successful call", &closed, 1, rounds);
-    let closed = closed_subjects();
-    scenario(
-        "Closed path, two threads sharing one breaker (aggregate ns/call)",
-        &closed,
-        2,
-        rounds,
-    );
-    let open = open_subjects();
-    scenario("Rejection while open", &open, 1, rounds);
+    // BREAKER_SCENARIOS=closed,shared,open picks scenarios (all by default).
+    let pick = std::env::var("BREAKER_SCENARIOS").unwrap_or_else(|_| "closed,shared,open".into());
+    if pick.contains("closed") {
+        let closed = closed_subjects();
+        scenario("Closed path, always-successful call", &closed, 1, rounds);
+    }
+    if pick.contains("shared") {
+        let closed = closed_subjects();
+        scenario(
+            "Closed path, two threads sharing one breaker (aggregate ns/call)",
+            &closed,
+            2,
+            rounds,
+        );
+    }
+    if pick.contains("open") {
+        let open = open_subjects();
+        scenario("Rejection while open", &open, 1, rounds);
+    }
 }
