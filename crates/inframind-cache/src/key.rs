@@ -108,6 +108,18 @@ fn hash_query(out: &mut Vec<u8>, query: &str) {
     }
 }
 
+/// Whether `key` has the shape of a cache entry key: `{namespace}:{64 lowercase hex digits}`.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn is_entry_key(key: &str) -> bool {
+    key.rsplit_once(':').is_some_and(|(namespace, digest)| {
+        !namespace.is_empty()
+            && digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Checks a namespace: non-empty `:`-separated segments of visible ASCII without glob
 /// characters, not starting with `@` (reserved for generation keys).
 pub(crate) fn validate_namespace(namespace: &str) -> Result<(), CacheError> {
@@ -198,6 +210,9 @@ mod tests {
             .unwrap();
         assert_ne!(b.key(&req, None), b.key(&fr, None));
         assert!(a.starts_with("assessments:list:"));
+        assert!(is_entry_key(&a));
+        assert!(!is_entry_key("session:abc"));
+        assert!(!is_entry_key(&a.to_uppercase()));
         assert_eq!(a.len(), "assessments:list:".len() + 64);
     }
 

@@ -324,3 +324,32 @@ async fn a_redis_stampede_calls_the_inner_service_once() {
     }
     assert_eq!(origin.calls(), 1);
 }
+
+#[tokio::test]
+async fn a_glob_never_deletes_data_that_is_not_a_cache_entry() {
+    let redis = inframind_test_support::redis();
+    let handle = CacheHandle::new(store(&redis).await);
+    let origin = Origin::echo();
+    let svc = service(&handle.layer().prefix("pages").build().unwrap(), &origin);
+    send(&svc, get("/a")).await;
+    send(&svc, get("/b")).await;
+    let mut conn = raw(redis.url()).await;
+    for foreign in ["session:abc", "pages:not-a-digest", "users"] {
+        let _: () = redis::cmd("SET")
+            .arg(redis.key(foreign))
+            .arg("keep me")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(handle.invalidate("*").await.unwrap(), 2);
+    for foreign in ["session:abc", "pages:not-a-digest", "users"] {
+        let kept: Option<String> = redis::cmd("GET")
+            .arg(redis.key(foreign))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some("keep me"), "{foreign} was deleted");
+    }
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
+}

@@ -56,7 +56,8 @@ struct Inner {
     generations: RwLock<HashMap<Arc<str>, u64>>,
     bytes: AtomicU64,
     entries: AtomicU64,
-    clock: AtomicU64,
+    /// Access times are microseconds since this instant: no counter shared by every hit.
+    epoch: Instant,
 }
 
 #[derive(Default)]
@@ -100,7 +101,7 @@ impl MemoryStoreBuilder {
                 generations: RwLock::new(HashMap::new()),
                 bytes: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
-                clock: AtomicU64::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -146,12 +147,21 @@ impl MemoryStore {
     fn read(&self, key: &str) -> Option<Bytes> {
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
-        if slot.expires_at <= Instant::now() {
+        let now = Instant::now();
+        if slot.expires_at <= now {
             return None;
         }
-        let tick = self.inner.clock.fetch_add(1, Ordering::Relaxed);
-        slot.last_access.store(tick, Ordering::Relaxed);
+        // Written only when it moved by a millisecond, so a hot entry's cache line is not
+        // rewritten by every core on every hit.
+        let tick = self.tick(now);
+        if tick > slot.last_access.load(Ordering::Relaxed) + 1000 {
+            slot.last_access.store(tick, Ordering::Relaxed);
+        }
         Some(slot.value.clone())
+    }
+
+    fn tick(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.inner.epoch).as_micros() as u64
     }
 
     fn generations_now(&self, namespaces: &[Arc<str>]) -> Vec<u64> {
@@ -178,7 +188,7 @@ impl MemoryStore {
             self.evict(&mut shard, inner.shard_max_bytes.saturating_sub(size));
         }
         let now = Instant::now();
-        let tick = inner.clock.fetch_add(1, Ordering::Relaxed);
+        let tick = self.tick(now);
         shard.bytes += size;
         shard.map.insert(
             key.into(),
@@ -376,7 +386,8 @@ mod tests {
             run(store.put(&format!("k{i}"), value.clone(), Duration::from_secs(60)));
         }
         for i in 9..20 {
-            // Keep k0 the most recently used.
+            // Keep k0 the most recently used (access times have millisecond granularity).
+            std::thread::sleep(Duration::from_millis(2));
             assert!(store.read("k0").is_some());
             run(store.put(&format!("k{i}"), value.clone(), Duration::from_secs(60)));
             assert!(store.bytes() <= 10_000, "{} bytes", store.bytes());

@@ -18,7 +18,9 @@ const GENERATION_MARK: &str = "@gen:";
 /// - Every command is bounded by a timeout (default 250 ms); a timeout is a
 ///   [`StoreError::Timeout`], which the layer counts and serves around.
 /// - Namespace invalidation is one `SET` of a fresh random generation (O(1) whatever the number
-///   of entries). Other globs use `SCAN ... MATCH` and `UNLINK` in batches, never `KEYS`.
+///   of entries). Other globs use `SCAN ... MATCH` and `UNLINK` in batches, never `KEYS`, and
+///   delete only keys shaped like cache entries (`{namespace}:{64 hex digits}`), so `*` on a
+///   database shared with other data removes only the cache's entries.
 /// - An optional key prefix (for example `myapp:`) puts every key this store writes under it.
 ///
 /// ```no_run
@@ -287,9 +289,16 @@ impl Store for RedisStore {
                     .arg(self.scan_count);
                 let (next, keys): (u64, Vec<String>) =
                     self.run(scan.query_async(&mut conn)).await?;
+                // Only cache entries: a glob such as `*` must not take other data in the same
+                // database with it, nor the generation keys.
                 let keys: Vec<String> = keys
                     .into_iter()
-                    .filter(|key| !key.starts_with(&generation_prefix))
+                    .filter(|key| {
+                        !key.starts_with(&generation_prefix)
+                            && key
+                                .strip_prefix(&*self.key_prefix)
+                                .is_some_and(crate::key::is_entry_key)
+                    })
                     .collect();
                 if !keys.is_empty() {
                     let mut unlink = redis::cmd("UNLINK");
