@@ -677,7 +677,7 @@ impl Inner {
 ///
 /// Guard calls with [`call`](Self::call) (or [`call_with`](Self::call_with) for a custom
 /// [`Classify`](crate::Classify)), with a permit from [`try_acquire`](Self::try_acquire), or
-/// as a tower layer ([`CircuitBreakerLayer`](crate::CircuitBreakerLayer), feature `tower`).
+/// as a tower layer (`CircuitBreakerLayer`, feature `tower`).
 ///
 /// While closed, admitting and recording a call reads the state word and adds to the calling
 /// thread's own counter stripe: atomics only, no lock, no allocation.

@@ -22,7 +22,7 @@ impl Outcome {
 /// Decides whether an outcome of type `T` is a success or a failure.
 ///
 /// Implemented for closures `Fn(&T) -> Outcome`, for [`DefaultClassifier`] (`Err` is a
-/// failure) and, with the `http` feature, for [`HttpClassifier`](crate::HttpClassifier)
+/// failure) and, with the `http` feature, for `HttpClassifier`
 /// (errors and 5xx are failures, 4xx are not).
 ///
 /// ```

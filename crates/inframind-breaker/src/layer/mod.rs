@@ -1,5 +1,5 @@
 //! The tower middleware: [`CircuitBreakerLayer`] and, with the `http` feature,
-//! [`HttpCircuitBreakerLayer`].
+//! `HttpCircuitBreakerLayer`.
 //!
 //! The service asks the breaker for a permit in `call`. A rejected request never reaches the
 //! inner service: its named future resolves at once with [`BreakerError::Rejected`] (or, for
