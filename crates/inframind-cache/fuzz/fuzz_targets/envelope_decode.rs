@@ -2,7 +2,16 @@
 //! may be anything. Decoding must return an error, never panic, and whatever decodes must
 //! re-encode to the same bytes.
 //!
-//! Run with `cargo +nightly fuzz run envelope_decode` from `crates/inframind-cache`.
+//! Run with `cargo +nightly fuzz run envelope_decode` from `crates/inframind-cache`. Without
+//! cargo-fuzz installed, the same build by hand (from `crates/inframind-cache/fuzz`):
+//!
+//! ```sh
+//! RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+//!   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+//!   -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions" \
+//!   cargo +nightly build --release --target x86_64-unknown-linux-gnu --bin envelope_decode
+//! target/x86_64-unknown-linux-gnu/release/envelope_decode -max_total_time=60 corpus/
+//! ```
 #![no_main]
 
 use bytes::Bytes;
