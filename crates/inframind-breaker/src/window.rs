@@ -220,7 +220,9 @@ impl WindowLayout {
                     buckets,
                     kind: WindowKind::Count {
                         cap,
-                        counter: CachePadded::new(AtomicU64::new(EMPTY)),
+                        // Generation `GEN_MASK` with no calls: reads as empty for any other
+                        // generation and as a fresh start for that one.
+                        counter: CachePadded::new(AtomicU64::new(pack_tag(GEN_MASK, 0))),
                     },
                 }
             }
@@ -315,6 +317,10 @@ impl Stripes {
                 let Some(index) = next_call_index(counter, generation, &is_current) else {
                     return;
                 };
+                if !failure && !slow {
+                    // A count window knows its calls from the counter: successes stop here.
+                    return;
+                }
                 index / cap
             }
         };
@@ -327,14 +333,17 @@ impl Stripes {
         let Some(w) = &self.window else {
             return Counts::default();
         };
-        let current = match &w.kind {
-            WindowKind::Time { bucket_ms } => now_ms / bucket_ms,
+        let (current, calls_from_counter) = match &w.kind {
+            WindowKind::Time { bucket_ms } => (now_ms / bucket_ms, None),
             WindowKind::Count { cap, counter } => {
                 let c = counter.load(Ordering::Acquire);
-                if c == EMPTY || tag_gen(c) != generation || tag_epoch(c) == 0 {
+                let issued = tag_epoch(c);
+                if tag_gen(c) != generation || issued == 0 {
                     return Counts::default();
                 }
-                (tag_epoch(c) - 1) / cap
+                let current = (issued - 1) / cap;
+                let oldest = current.saturating_sub(w.buckets - 1);
+                (current, Some(issued - oldest * cap))
             }
         };
         let oldest = current.saturating_sub(w.buckets - 1);
@@ -350,28 +359,49 @@ impl Stripes {
                 }
             }
         }
+        if let Some(calls) = calls_from_counter {
+            sum.calls = calls;
+            // Outcomes may land a moment after their index was issued; never exceed the calls.
+            sum.failures = sum.failures.min(calls);
+            sum.slow = sum.slow.min(calls);
+        }
         sum
     }
 }
 
-/// Takes the next call index of generation `generation` from a count window's counter.
+/// Takes the next call index of generation `generation` from a count window's counter
+/// (one `fetch_add` unless the counter still belongs to an earlier closed phase).
 #[inline]
 fn next_call_index(
     counter: &AtomicU64,
     generation: u64,
     is_current: impl Fn() -> bool,
 ) -> Option<u64> {
-    let mut current = counter.load(Ordering::Relaxed);
+    let previous = counter.fetch_add(1, Ordering::AcqRel);
+    if tag_gen(previous) == generation {
+        return Some(tag_epoch(previous));
+    }
+    // The increment above landed on an earlier phase's counter and is void; restart it.
+    let mut current = counter.load(Ordering::Acquire);
     loop {
-        let (next, index) = if current != EMPTY && tag_gen(current) == generation {
-            (current + 1, tag_epoch(current))
-        } else if is_current() {
-            (pack_tag(generation, 1), 0)
-        } else {
+        if tag_gen(current) == generation {
+            let previous = counter.fetch_add(1, Ordering::AcqRel);
+            if tag_gen(previous) == generation {
+                return Some(tag_epoch(previous));
+            }
+            current = counter.load(Ordering::Acquire);
+            continue;
+        }
+        if !is_current() {
             return None;
-        };
-        match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => return Some(index),
+        }
+        match counter.compare_exchange(
+            current,
+            pack_tag(generation, 1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return Some(0),
             Err(actual) => current = actual,
         }
     }
@@ -404,8 +434,15 @@ mod tests {
         }
         let c = s.window_counts(3, 0);
         assert_eq!((c.calls, c.failures), (10, 0));
-        // Another generation sees nothing.
+        // Another generation sees nothing, and starts from zero.
         assert_eq!(s.window_counts(4, 0), Counts::default());
+        s.record_window(local, 4, 0, true, false, || true);
+        s.record_window(local, 4, 0, false, false, || true);
+        let c = s.window_counts(4, 0);
+        assert_eq!((c.calls, c.failures), (2, 1));
+        // A result of a generation the breaker already left is dropped.
+        s.record_window(local, 3, 0, true, false, || false);
+        assert_eq!(s.window_counts(4, 0).failures, 1);
     }
 
     #[test]
