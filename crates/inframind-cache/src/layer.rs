@@ -91,6 +91,8 @@ pub(crate) struct Config {
     pub(crate) statuses: StatusSet,
     pub(crate) principal: Option<Principal>,
     pub(crate) status_name: Arc<str>,
+    /// `{name}; hit; ttl=N` for N in 0..len, rendered on first use.
+    pub(crate) hit_statuses: Box<[std::sync::OnceLock<HeaderValue>]>,
     pub(crate) bypass_status: HeaderValue,
     pub(crate) store_error_status: HeaderValue,
 }
@@ -386,6 +388,9 @@ impl CacheLayerBuilder {
                 self.status_name
             ))?,
             status_name: Arc::from(self.status_name),
+            hit_statuses: (0..=self.ttl.as_secs().min(4095))
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
         };
         Ok(CacheLayer {
             config: Arc::new(config),

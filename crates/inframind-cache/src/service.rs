@@ -625,6 +625,8 @@ where
             headers.append(name.clone(), value.clone());
         }
     }
+    // The plain representation's length, stored so a hit does not render it.
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(plain.len()));
     let etag = etag_of(&plain);
     if !headers.contains_key(header::ETAG) {
         // Rendered once here rather than on every hit.
@@ -733,6 +735,36 @@ impl ValueBuf {
     }
 }
 
+fn parse_decimal(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 19 {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// A header value for a small number, from a table built once: no allocation per response.
+fn small_number(n: u64) -> HeaderValue {
+    static TABLE: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| (0..4096u64).map(HeaderValue::from).collect());
+    match usize::try_from(n).ok().and_then(|i| table.get(i)) {
+        Some(value) => value.clone(),
+        None => HeaderValue::from(n),
+    }
+}
+
+/// `{name}; hit; ttl={ttl}` for a fresh entry, from the layer's table when it fits.
+fn fresh_status(config: &Config, ttl: u64) -> HeaderValue {
+    match usize::try_from(ttl)
+        .ok()
+        .and_then(|i| config.hit_statuses.get(i))
+    {
+        Some(slot) => slot.get_or_init(|| hit_status(config, ttl, None)).clone(),
+        None => hit_status(config, ttl, None),
+    }
+}
+
 /// `{name}; hit; ttl={ttl}` (negative for a stale entry), without the formatting machinery.
 fn hit_status(config: &Config, ttl: u64, stale: Option<&str>) -> HeaderValue {
     let mut out = ValueBuf::new();
@@ -830,12 +862,12 @@ fn respond<B: Body>(
     let age_ms = now.saturating_sub(envelope.stored_at_ms);
     let (x_cache, cache_status) = match label {
         Label::Hit => {
-            headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
+            headers.insert(header::AGE, small_number(age_ms / 1000));
             let ttl = envelope.ttl_ms.saturating_sub(age_ms) / 1000;
-            (HIT, hit_status(config, ttl, None))
+            (HIT, fresh_status(config, ttl))
         }
         Label::Stale(detail) => {
-            headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
+            headers.insert(header::AGE, small_number(age_ms / 1000));
             let over = age_ms.saturating_sub(envelope.ttl_ms) / 1000;
             (STALE, hit_status(config, over, Some(detail)))
         }
@@ -855,7 +887,13 @@ fn respond<B: Body>(
         headers.remove(header::CONTENT_LENGTH);
         (StatusCode::NOT_MODIFIED, CacheBody::empty())
     } else {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let stored = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| parse_decimal(v.as_bytes()))
+            == Some(body.len() as u64);
+        if !stored {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
         (envelope.status, CacheBody::full(body))
     };
     let mut response = Response::new(body);
