@@ -151,6 +151,21 @@ impl Envelope {
     ///
     /// A [`DecodeError`] for anything that is not exactly one valid envelope.
     pub fn decode(bytes: &Bytes) -> Result<Self, DecodeError> {
+        // Without expected generations, a decoded envelope is always `Some`.
+        Self::decode_inner(bytes, None).and_then(|decoded| decoded.ok_or(DecodeError::BadLength))
+    }
+
+    /// Decodes an envelope computed under `expected` generations: `Ok(None)` when it was
+    /// computed under others (an invalidated entry). The returned envelope's `generations` are
+    /// left empty, which spares an allocation on the hit path.
+    pub(crate) fn decode_expecting(
+        bytes: &Bytes,
+        expected: &[u64],
+    ) -> Result<Option<Self>, DecodeError> {
+        Self::decode_inner(bytes, Some(expected))
+    }
+
+    fn decode_inner(bytes: &Bytes, expected: Option<&[u64]>) -> Result<Option<Self>, DecodeError> {
         let mut r = Reader { bytes, pos: 0 };
         if r.take(3)? != MAGIC {
             return Err(DecodeError::BadMagic);
@@ -176,9 +191,24 @@ impl Envelope {
         if generation_count > MAX_GENERATIONS {
             return Err(DecodeError::BadLength);
         }
-        let mut generations = Vec::with_capacity(generation_count);
-        for _ in 0..generation_count {
-            generations.push(r.u64()?);
+        let mut generations = Vec::new();
+        match expected {
+            None => {
+                generations.reserve_exact(generation_count);
+                for _ in 0..generation_count {
+                    generations.push(r.u64()?);
+                }
+            }
+            Some(expected) => {
+                if expected.len() != generation_count {
+                    return Ok(None);
+                }
+                for want in expected {
+                    if r.u64()? != *want {
+                        return Ok(None);
+                    }
+                }
+            }
         }
         let header_count = usize::from(r.u16()?);
         // Room for the headers the cache adds when it serves the entry (Age, X-Cache,
@@ -206,7 +236,7 @@ impl Envelope {
         if plain_len > MAX_PLAIN_LEN || (!compressed && plain_len != body.len() as u64) {
             return Err(DecodeError::BadLength);
         }
-        Ok(Self {
+        Ok(Some(Self {
             status,
             headers,
             body,
@@ -218,7 +248,7 @@ impl Envelope {
             stale_if_error_ms,
             etag,
             generations,
-        })
+        }))
     }
 
     /// The uncompressed body: the stored bytes, or their decompression.

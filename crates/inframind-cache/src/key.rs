@@ -136,6 +136,9 @@ pub(crate) fn validate_namespace(namespace: &str) -> Result<(), CacheError> {
     if namespace.split(':').any(str::is_empty) {
         return Err(invalid("it has an empty `:` segment"));
     }
+    if namespace.split(':').count() > crate::store::Generations::MAX {
+        return Err(invalid("it has more than 8 `:` segments"));
+    }
     if let Some(c) = namespace
         .chars()
         .find(|c| !c.is_ascii_graphic() || matches!(c, '*' | '?' | '[' | ']' | '\\'))
@@ -219,7 +222,17 @@ mod tests {
     #[test]
     fn namespaces_are_validated_and_chained() {
         assert!(validate_namespace("assessments:list").is_ok());
-        for bad in ["", "a::b", ":a", "a:", "a*", "a b", "@gen", "é"] {
+        for bad in [
+            "",
+            "a::b",
+            ":a",
+            "a:",
+            "a*",
+            "a b",
+            "@gen",
+            "é",
+            "1:2:3:4:5:6:7:8:9",
+        ] {
             assert!(validate_namespace(bad).is_err(), "{bad:?}");
         }
         let chain: Vec<String> = namespace_chain("a:b:c")

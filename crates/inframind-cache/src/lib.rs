@@ -129,7 +129,7 @@ pub use future::ResponseFuture;
 pub use handle::{CacheHandle, CacheStats};
 pub use layer::{CacheLayer, CacheLayerBuilder, CachePrincipal};
 pub use service::CacheService;
-pub use store::{Lookup, MemoryStore, MemoryStoreBuilder, Store, StoreFuture};
+pub use store::{Generations, Lookup, MemoryStore, MemoryStoreBuilder, Store, StoreFuture};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::{RedisStore, RedisStoreBuilder};

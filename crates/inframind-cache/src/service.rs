@@ -211,12 +211,15 @@ fn evaluate(
     let Some(value) = value else {
         return Found::Absent;
     };
-    let Ok(envelope) = Envelope::decode(value) else {
-        return Found::Corrupt;
-    };
-    if generations != Some(envelope.generations.as_slice()) {
+    let Some(generations) = generations else {
+        // The store lost a generation: nothing computed under it may be served.
         return Found::Invalidated;
-    }
+    };
+    let envelope = match Envelope::decode_expecting(value, generations) {
+        Ok(Some(envelope)) => envelope,
+        Ok(None) => return Found::Invalidated,
+        Err(_) => return Found::Corrupt,
+    };
     let age = now.saturating_sub(envelope.stored_at_ms);
     let ttl = envelope.ttl_ms;
     let state = if age < ttl {
@@ -388,7 +391,7 @@ where
                 ));
             }
             match lookup.generations {
-                Some(generations) => Some(generations),
+                Some(generations) => Some(generations.to_vec()),
                 None => match shared.store.generations(&config.namespaces).await {
                     Ok(generations) => Some(generations),
                     Err(error) => {

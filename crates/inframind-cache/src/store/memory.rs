@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::{Lookup, Store, StoreFuture, fresh_generation, glob};
+use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob};
 
 const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
 /// Bytes charged per entry on top of its key and value, for the map slot and bookkeeping.
@@ -53,7 +53,7 @@ struct Inner {
     shards: Box<[RwLock<Shard>]>,
     shard_max_bytes: u64,
     max_bytes: u64,
-    generations: RwLock<HashMap<Arc<str>, u64>>,
+    generations: RwLock<HashMap<Arc<str>, u64, BuildHasherDefault<KeyHasher>>>,
     bytes: AtomicU64,
     entries: AtomicU64,
     /// Access times are microseconds since this instant: no counter shared by every hit.
@@ -98,7 +98,7 @@ impl MemoryStoreBuilder {
                 shards,
                 shard_max_bytes: self.max_bytes / self.shards as u64,
                 max_bytes: self.max_bytes,
-                generations: RwLock::new(HashMap::new()),
+                generations: RwLock::new(HashMap::default()),
                 bytes: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
                 epoch: Instant::now(),
@@ -164,12 +164,15 @@ impl MemoryStore {
         now.saturating_duration_since(self.inner.epoch).as_micros() as u64
     }
 
-    fn generations_now(&self, namespaces: &[Arc<str>]) -> Vec<u64> {
+    fn generations_now(&self, namespaces: &[Arc<str>]) -> Option<Generations> {
         let generations = self.inner.generations.read();
-        namespaces
-            .iter()
-            .map(|ns| generations.get(ns).copied().unwrap_or(0))
-            .collect()
+        let mut out = Generations::new();
+        for ns in namespaces {
+            if !out.push(generations.get(ns).copied().unwrap_or(0)) {
+                return None;
+            }
+        }
+        Some(out)
     }
 
     fn insert(&self, key: &str, value: Bytes, ttl: Duration) {
@@ -285,7 +288,7 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup> {
-        let lookup = Lookup::new(self.read(key), Some(self.generations_now(namespaces)));
+        let lookup = Lookup::new(self.read(key), self.generations_now(namespaces));
         Box::pin(std::future::ready(Ok(lookup)))
     }
 
@@ -296,12 +299,17 @@ impl Store for MemoryStore {
     ) -> Option<Result<Lookup, crate::StoreError>> {
         Some(Ok(Lookup::new(
             self.read(key),
-            Some(self.generations_now(namespaces)),
+            self.generations_now(namespaces),
         )))
     }
 
     fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>> {
-        Box::pin(std::future::ready(Ok(self.generations_now(namespaces))))
+        let generations = self.inner.generations.read();
+        let list = namespaces
+            .iter()
+            .map(|ns| generations.get(ns).copied().unwrap_or(0))
+            .collect();
+        Box::pin(std::future::ready(Ok(list)))
     }
 
     fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {

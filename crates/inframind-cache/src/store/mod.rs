@@ -31,13 +31,67 @@ pub struct Lookup {
     pub value: Option<Bytes>,
     /// The current generation of each namespace asked for, in order; `None` when the store has
     /// lost one of them (an entry computed under a lost generation must not be served).
-    pub generations: Option<Vec<u64>>,
+    pub generations: Option<Generations>,
 }
 
 impl Lookup {
     /// A lookup result.
-    pub fn new(value: Option<Bytes>, generations: Option<Vec<u64>>) -> Self {
+    pub fn new(value: Option<Bytes>, generations: Option<Generations>) -> Self {
         Self { value, generations }
+    }
+}
+
+/// The generations of a key's namespaces, held inline: a namespace has at most
+/// [`Generations::MAX`] `:`-separated levels, so a lookup needs no allocation for them.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Generations {
+    len: u8,
+    values: [u64; Generations::MAX],
+}
+
+impl Generations {
+    /// The most namespace levels a key may have.
+    pub const MAX: usize = 8;
+
+    /// No generations.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The generations in `values`, or `None` when there are more than [`Generations::MAX`].
+    pub fn from_slice(values: &[u64]) -> Option<Self> {
+        let mut out = Self::new();
+        for &value in values {
+            if !out.push(value) {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    /// Appends a generation; `false` (and nothing appended) when full.
+    pub fn push(&mut self, value: u64) -> bool {
+        let len = usize::from(self.len);
+        if len == Self::MAX {
+            return false;
+        }
+        self.values[len] = value;
+        self.len += 1;
+        true
+    }
+}
+
+impl std::ops::Deref for Generations {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        &self.values[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Generations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 

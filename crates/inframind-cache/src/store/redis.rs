@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Lookup, Store, StoreFuture, fresh_generation, glob};
+use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob};
 use crate::error::StoreError;
 
 const GENERATION_MARK: &str = "@gen:";
@@ -205,10 +205,14 @@ impl Store for RedisStore {
                 return Err(StoreError::Protocol("MGET answered the wrong count".into()));
             }
             let value = values.pop().flatten().map(Bytes::from);
-            let mut generations = Some(Vec::with_capacity(namespaces.len()));
+            let mut generations = Some(Generations::new());
             for raw in values {
                 match (raw, generations.as_mut()) {
-                    (Some(raw), Some(list)) => list.push(parse_generation(&raw)?),
+                    (Some(raw), Some(list)) => {
+                        if !list.push(parse_generation(&raw)?) {
+                            generations = None;
+                        }
+                    }
                     _ => generations = None,
                 }
             }
