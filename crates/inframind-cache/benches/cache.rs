@@ -103,8 +103,9 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Runs the variants in rotating order; the first is the baseline.
-fn paired(title: &str, opts: &Options, mut variants: Vec<Variant<'_>>) {
+/// Runs the variants in rotating order; the first is the baseline. With `peer`, also the
+/// per-round ratio of each variant to that one.
+fn paired(title: &str, opts: &Options, mut variants: Vec<Variant<'_>>, peer: Option<usize>) {
     println!("\n## {title}");
     let sizes: Vec<u64> = variants
         .iter_mut()
@@ -117,6 +118,7 @@ fn paired(title: &str, opts: &Options, mut variants: Vec<Variant<'_>>) {
     let mut per_request: Vec<Vec<f64>> = vec![Vec::new(); k];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); k];
     let mut deltas: Vec<Vec<f64>> = vec![Vec::new(); k];
+    let mut to_peer: Vec<Vec<f64>> = vec![Vec::new(); k];
     for round in 0..opts.rounds {
         let mut this = vec![0.0; k];
         for j in 0..k {
@@ -128,16 +130,36 @@ fn paired(title: &str, opts: &Options, mut variants: Vec<Variant<'_>>) {
             per_request[i].push(this[i]);
             ratios[i].push(this[i] / this[0]);
             deltas[i].push(this[i] - this[0]);
+            if let Some(p) = peer {
+                to_peer[i].push(this[i] / this[p]);
+            }
         }
     }
-    println!(
-        "| variant | ns/request (median) | ratio to {} | difference |",
-        variants[0].0
-    );
-    println!("|---|---|---|---|");
+    let peer_name = peer.map(|p| variants[p].0);
+    match peer_name {
+        Some(name) => {
+            println!(
+                "| variant | ns/request (median) | ratio to {} | difference | ratio to {name} |",
+                variants[0].0
+            );
+            println!("|---|---|---|---|---|");
+        }
+        None => {
+            println!(
+                "| variant | ns/request (median) | ratio to {} | difference |",
+                variants[0].0
+            );
+            println!("|---|---|---|---|");
+        }
+    }
     for i in 0..k {
+        let to_peer = if peer.is_some() {
+            format!(" {:.3} |", median(&mut to_peer[i]))
+        } else {
+            String::new()
+        };
         println!(
-            "| {} | {:.0} | {:.3} | {:+.0} ns |",
+            "| {} | {:.0} | {:.3} | {:+.0} ns |{to_peer}",
             variants[i].0,
             median(&mut per_request[i]),
             median(&mut ratios[i]),
@@ -255,6 +277,7 @@ fn memory_hits(opts: &Options) {
                 Box::new(|n| router_batch(&rt, &peer, n, path, None)),
             ),
         ],
+        Some(3),
     );
     let stats = ours_layer.handle().stats();
     assert!(stats.hits > hits_before && stats.misses == 2, "{stats:?}");
@@ -302,6 +325,7 @@ fn memory_misses(opts: &Options) {
                 Box::new(|n| router_batch(&rt, &miss, n, fresh, None)),
             ),
         ],
+        None,
     );
     let stats = miss_layer.handle().stats();
     assert_eq!(stats.hits, 0, "{stats:?}");
@@ -368,6 +392,7 @@ fn redis_hits(opts: &Options, server: &inframind_test_support::RedisServer) {
                 Box::new(|n| router_batch(&rt, &ours, n, path, None)),
             ),
         ],
+        None,
     );
     let stats = layer.handle().stats();
     assert_eq!((stats.misses, stats.store_errors), (1, 0), "{stats:?}");
