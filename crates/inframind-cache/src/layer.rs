@@ -249,8 +249,8 @@ impl CacheLayerBuilder {
     /// Keys entries per user, by the [`CachePrincipal`] in the request's extensions.
     ///
     /// Requests without a principal then bypass the cache. Credentials (`Authorization`,
-    /// `Cookie`) no longer cause a bypass, and responses with `Set-Cookie`, `private` or
-    /// `no-store` are stored, since only their own user can ever get them back.
+    /// `Cookie`) no longer cause a bypass, and responses with `Set-Cookie` or `private` are
+    /// stored, since only their own user can ever get them back. `no-store` is never stored.
     pub fn per_user(mut self) -> Self {
         self.principal = Some(Principal::Extension);
         self

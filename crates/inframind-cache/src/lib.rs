@@ -67,8 +67,8 @@
 //! - Only GET and HEAD. Other methods, and requests carrying `Authorization` or `Cookie` on a
 //!   route that is not keyed per user, pass through (`X-Cache: BYPASS`).
 //! - Responses with a [cacheable status](CacheLayerBuilder::cacheable_statuses), a body no
-//!   larger than [`max_body`], and no `Cache-Control: no-cache`. Responses with `Set-Cookie`,
-//!   `Cache-Control: no-store` or `private` are stored only on routes keyed per user. A `Vary`
+//!   larger than [`max_body`], and no `Cache-Control: no-store` or `no-cache`. Responses with
+//!   `Set-Cookie` or `Cache-Control: private` are stored only on routes keyed per user. A `Vary`
 //!   naming a header the key does not cover prevents storing.
 //! - A larger body is passed through as it streams, after the bytes buffered so far; nothing is
 //!   stored and nothing fails.

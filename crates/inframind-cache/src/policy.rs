@@ -35,18 +35,18 @@ pub(crate) fn cache_control(headers: &HeaderMap) -> Directives {
 /// Whether a response may be handed to other requests for the same key (coalesced waiters and,
 /// if its status allows, later requests through the store).
 ///
-/// Outside per-user keying, a response with `Set-Cookie`, `Cache-Control: no-store` or
-/// `private` is never shared. A `Vary` naming a header the key does not cover (or `*`) means
-/// the response depends on something the key cannot tell apart, so it is never shared either.
+/// `Cache-Control: no-store` is never shared, since it forbids every cache from keeping it.
+/// Outside per-user keying, a response with `Set-Cookie` or `private` is never shared either;
+/// keyed per user, only its own user can get it back. A `Vary` naming a header the key does
+/// not cover (or `*`) means the response depends on something the key cannot tell apart, so
+/// it is never shared.
 pub(crate) fn shareable(headers: &HeaderMap, per_user: bool, key_vary: &[HeaderName]) -> bool {
-    if !per_user {
-        if headers.contains_key(header::SET_COOKIE) {
-            return false;
-        }
-        let cc = cache_control(headers);
-        if cc.no_store || cc.private {
-            return false;
-        }
+    let cc = cache_control(headers);
+    if cc.no_store {
+        return false;
+    }
+    if !per_user && (cc.private || headers.contains_key(header::SET_COOKIE)) {
+        return false;
     }
     for value in headers.get_all(header::VARY) {
         let Ok(value) = value.to_str() else {
@@ -169,6 +169,11 @@ mod tests {
         ));
         assert!(shareable(
             &headers(&[("cache-control", "private")]),
+            true,
+            &vary
+        ));
+        assert!(!shareable(
+            &headers(&[("cache-control", "private, no-store")]),
             true,
             &vary
         ));

@@ -149,6 +149,18 @@ async fn per_user_entries_never_cross_users() {
 }
 
 #[tokio::test]
+async fn no_store_is_never_stored_even_per_user() {
+    let origin = Origin::new(|_, n| Reply::ok(format!("{n}")).header("cache-control", "no-store"));
+    let layer = layer().per_user().build().unwrap();
+    let svc = service(&layer, &origin);
+    for _ in 0..3 {
+        assert_eq!(send(&svc, as_user("/a", "alice")).await.x_cache(), "MISS");
+    }
+    assert_eq!(origin.calls(), 3);
+    assert_eq!(layer.handle().stats().entries, Some(0));
+}
+
+#[tokio::test]
 async fn per_user_without_principal_bypasses() {
     let origin = Origin::echo();
     let layer = layer().per_user().build().unwrap();
