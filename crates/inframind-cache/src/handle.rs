@@ -7,7 +7,7 @@ use crate::error::{CacheError, StoreError};
 use crate::flight::Flights;
 use crate::key::validate_namespace;
 use crate::layer::CacheLayerBuilder;
-use crate::store::Store;
+use crate::store::{MemoryStore, Store};
 
 /// A cheap, cloneable handle on a cache: invalidate entries from handlers and admin code, and
 /// read statistics.
@@ -23,6 +23,8 @@ pub struct CacheHandle {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
+    /// The store, when it is a [`MemoryStore`]: hits are then served from its decoded entries.
+    pub(crate) memory: Option<MemoryStore>,
     pub(crate) counters: Counters,
     pub(crate) flights: Arc<Flights>,
 }
@@ -95,14 +97,25 @@ impl CacheStats {
 impl CacheHandle {
     /// A handle on a new cache over `store`.
     pub fn new(store: impl Store) -> Self {
-        Self::from_arc(Arc::new(store))
+        let memory = (&store as &dyn std::any::Any)
+            .downcast_ref::<MemoryStore>()
+            .cloned();
+        Self::with_parts(Arc::new(store), memory)
     }
 
     /// A handle on a new cache over a shared store.
+    ///
+    /// A [`MemoryStore`] given here is used through the [`Store`] trait only; pass it to
+    /// [`new`](Self::new) instead for hits served from its decoded entries, without decoding.
     pub fn from_arc(store: Arc<dyn Store>) -> Self {
+        Self::with_parts(store, None)
+    }
+
+    fn with_parts(store: Arc<dyn Store>, memory: Option<MemoryStore>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store,
+                memory,
                 counters: Counters::default(),
                 flights: Arc::new(Flights::new()),
             }),

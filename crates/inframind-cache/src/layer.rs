@@ -82,6 +82,8 @@ impl StatusSet {
 pub(crate) struct Config {
     pub(crate) keys: KeyBuilder,
     pub(crate) namespaces: Arc<[Arc<str>]>,
+    /// The generation cells of `namespaces`, when the store is a `MemoryStore`.
+    pub(crate) memory_generations: Option<Box<[Arc<std::sync::atomic::AtomicU64>]>>,
     pub(crate) ttl: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -371,9 +373,17 @@ impl CacheLayerBuilder {
         let compress_above = self
             .compress_above
             .unwrap_or_else(|| self.handle.store().default_compression_threshold());
+        let namespaces = namespace_chain(&namespace);
+        let memory_generations = self
+            .handle
+            .shared
+            .memory
+            .as_ref()
+            .map(|memory| memory.generation_cells(&namespaces));
         let config = Config {
             keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary)),
-            namespaces: namespace_chain(&namespace),
+            namespaces,
+            memory_generations,
             ttl: self.ttl,
             stale_while_revalidate: self.stale_while_revalidate,
             stale_if_error: self.stale_if_error,

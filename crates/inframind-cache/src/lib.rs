@@ -120,6 +120,7 @@ mod handle;
 mod key;
 mod layer;
 mod policy;
+mod prepared;
 mod service;
 mod store;
 

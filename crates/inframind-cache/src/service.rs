@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,7 @@ use crate::future::ResponseFuture;
 use crate::handle::{CacheHandle, Counters, Shared};
 use crate::layer::{CacheLayer, Config};
 use crate::policy;
+use crate::prepared::Prepared;
 
 /// `X-Cache: HIT | MISS | STALE | BYPASS`.
 pub(crate) const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -121,28 +123,44 @@ where
                 )
             }
             Ok(key) => {
+                let shared = &self.handle.shared;
+                if let (Some(memory), Some(cells)) =
+                    (&shared.memory, &self.config.memory_generations)
+                {
+                    // The in-process store keeps entries decoded: a fresh hit is a clone.
+                    if let Some(entry) = memory.prepared(&key) {
+                        if let Some(response) =
+                            prepared_hit(&self.config, cells, &entry, req.headers())
+                        {
+                            Counters::add(&shared.counters.hits, 1);
+                            return ResponseFuture::ready(response);
+                        }
+                    }
+                }
                 let ctx = RequestCtx {
                     accepts_zstd: policy::accepts_zstd(req.headers()),
                     if_none_match: req.headers().get(header::IF_NONE_MATCH).cloned(),
                 };
-                let shared = &self.handle.shared;
-                // An in-process store answers at once: serve a fresh hit without a future.
-                if let Some(Ok(lookup)) = shared.store.try_get(&key, &self.config.namespaces) {
-                    let now = now_ms();
-                    if let Found::Fresh(cached) = evaluate(
-                        lookup.value.as_ref(),
-                        lookup.generations.as_deref(),
-                        now,
-                        !ctx.accepts_zstd,
-                    ) {
-                        Counters::add(&shared.counters.hits, 1);
-                        return ResponseFuture::ready(respond(
-                            &self.config,
-                            cached,
-                            &ctx,
-                            Label::Hit,
+                // Any other store that answers at once: serve a fresh hit without a future.
+                // (Past the in-process fast path, the ordinary lookup decides what it is.)
+                if shared.memory.is_none() {
+                    if let Some(Ok(lookup)) = shared.store.try_get(&key, &self.config.namespaces) {
+                        let now = now_ms();
+                        if let Found::Fresh(cached) = evaluate(
+                            lookup.value.as_ref(),
+                            lookup.generations.as_deref(),
                             now,
-                        ));
+                            !ctx.accepts_zstd,
+                        ) {
+                            Counters::add(&shared.counters.hits, 1);
+                            return ResponseFuture::ready(respond(
+                                &self.config,
+                                cached,
+                                &ctx,
+                                Label::Hit,
+                                now,
+                            ));
+                        }
                     }
                 }
                 // The ready service goes into the future; a clone stays behind for the next
@@ -160,6 +178,65 @@ where
             }
         }
     }
+}
+
+/// A fresh hit from an entry the in-process store keeps decoded, or `None` when it is not
+/// fresh under the current generations (the ordinary lookup then decides what it is).
+fn prepared_hit<B: Body>(
+    config: &Config,
+    cells: &[Arc<AtomicU64>],
+    entry: &Prepared,
+    request: &HeaderMap,
+) -> Option<Response<CacheBody<B>>> {
+    let envelope = &entry.envelope;
+    if envelope.generations.len() != cells.len()
+        || envelope
+            .generations
+            .iter()
+            .zip(cells)
+            .any(|(generation, cell)| *generation != cell.load(Ordering::Acquire))
+    {
+        return None;
+    }
+    let now = now_ms();
+    let age_ms = now.saturating_sub(envelope.stored_at_ms);
+    if age_ms >= envelope.ttl_ms {
+        return None;
+    }
+    let if_none_match = request.get(header::IF_NONE_MATCH);
+    let Some(head) = &entry.hit else {
+        // Compressed (the representation depends on the client) or written by someone else.
+        let ctx = RequestCtx {
+            accepts_zstd: policy::accepts_zstd(request),
+            if_none_match: if_none_match.cloned(),
+        };
+        let plain = if envelope.compressed && ctx.accepts_zstd {
+            None
+        } else {
+            Some(envelope.plain_body().ok()?)
+        };
+        let cached = Cached {
+            envelope: envelope.clone(),
+            plain,
+        };
+        return Some(respond(config, cached, &ctx, Label::Hit, now));
+    };
+    let mut headers = head.headers.clone();
+    headers.insert(header::AGE, small_number(age_ms / 1000));
+    let ttl = (envelope.ttl_ms - age_ms) / 1000;
+    headers.insert(CACHE_STATUS, fresh_status(config, ttl));
+    let not_modified = envelope.status == StatusCode::OK
+        && if_none_match.is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
+    let (status, body) = if not_modified {
+        headers.remove(header::CONTENT_LENGTH);
+        (StatusCode::NOT_MODIFIED, CacheBody::empty())
+    } else {
+        (envelope.status, CacheBody::full(envelope.body.clone()))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Some(response)
 }
 
 /// What the response to one request depends on besides the entry.
@@ -812,7 +889,7 @@ fn pass_through<B: Body>(
     label(response.map(CacheBody::inner), x_cache, cache_status)
 }
 
-fn etag_header(etag: &[u8; 16], zstd: bool) -> HeaderValue {
+pub(crate) fn etag_header(etag: &[u8; 16], zstd: bool) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = ValueBuf::new();
     out.push(b"\"");

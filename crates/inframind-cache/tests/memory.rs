@@ -587,3 +587,114 @@ async fn works_as_an_axum_layer() {
         .to_bytes();
     assert_eq!(&body[..], b"hello");
 }
+
+#[tokio::test]
+async fn a_hit_replays_the_head_with_fresh_age_and_cache_status() {
+    let origin = Origin::new(|_, _| Reply::ok("{\"a\":1}").header("x-origin", "yes"));
+    let layer = layer().ttl(Duration::from_secs(60)).build().unwrap();
+    let svc = service(&layer, &origin);
+    let miss = send(&svc, get("/a")).await;
+    for _ in 0..3 {
+        let hit = send(&svc, get("/a")).await;
+        assert_eq!((hit.status, hit.x_cache()), (StatusCode::OK, "HIT"));
+        assert_eq!(hit.body, miss.body);
+        for name in ["content-type", "x-origin", "etag", "content-length"] {
+            assert_eq!(hit.headers.get_all(name).iter().count(), 1, "{name}");
+            assert_eq!(hit.headers[name], miss.headers[name], "{name}");
+        }
+        assert_eq!(hit.headers["age"], "0");
+        assert_eq!(hit.headers.get_all("cache-status").iter().count(), 1);
+        let ttl = hit.cache_status().strip_prefix("inframind; hit; ttl=");
+        assert!(
+            ttl.is_some_and(|t| (58..=60).contains(&t.parse::<u64>().unwrap())),
+            "{}",
+            hit.cache_status()
+        );
+    }
+    let conditional = Request::get("/a")
+        .header("if-none-match", miss.headers["etag"].clone())
+        .body(())
+        .unwrap();
+    let not_modified = send(&svc, conditional).await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert!(not_modified.headers.get("content-length").is_none());
+    assert_eq!(not_modified.x_cache(), "HIT");
+    // A later hit is whole again: the 304 changed nothing that is shared.
+    let hit = send(&svc, get("/a")).await;
+    assert_eq!((hit.status, hit.body), (StatusCode::OK, miss.body));
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_memory_store_shared_as_a_trait_object_still_hits_and_invalidates() {
+    let origin = Origin::echo();
+    let handle = inframind_cache::CacheHandle::from_arc(Arc::new(MemoryStore::new()));
+    let layer = handle.layer().prefix("shared:list").build().unwrap();
+    let svc = service(&layer, &origin);
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
+    handle.invalidate("shared:*").await.unwrap();
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test]
+async fn one_memory_store_under_two_handles_shares_invalidation() {
+    let origin = Origin::echo();
+    let store = MemoryStore::new();
+    let a = inframind_cache::CacheHandle::new(store.clone());
+    let b = inframind_cache::CacheHandle::new(store);
+    let layer = a.layer().prefix("team:list").build().unwrap();
+    let svc = service(&layer, &origin);
+    send(&svc, get("/a")).await;
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
+    // A parent namespace invalidated through the other handle.
+    b.invalidate("team:*").await.unwrap();
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test]
+async fn an_entry_with_the_caches_own_headers_stored_is_served_with_fresh_ones() {
+    use inframind_cache::envelope::Envelope;
+    let origin = Origin::echo();
+    let layer = layer().prefix("foreign").build().unwrap();
+    let svc = service(&layer, &origin);
+    let key = layer.key_for(&get("/a")).unwrap();
+    let handle = layer.handle();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("age", "999".parse().unwrap());
+    headers.insert("x-cache", "MISS".parse().unwrap());
+    headers.insert("content-type", "text/plain".parse().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let envelope = Envelope {
+        status: StatusCode::OK,
+        headers,
+        body: Bytes::from_static(b"stored"),
+        compressed: false,
+        plain_len: 6,
+        stored_at_ms: now,
+        ttl_ms: 60_000,
+        stale_while_revalidate_ms: 0,
+        stale_if_error_ms: 0,
+        etag: [7; 16],
+        generations: vec![0],
+    };
+    handle
+        .store()
+        .put(&key, envelope.encode(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let got = send(&svc, get("/a")).await;
+    assert_eq!((got.x_cache(), got.text().as_str()), ("HIT", "stored"));
+    assert_eq!(got.headers.get_all("age").iter().count(), 1);
+    assert_eq!(got.headers["age"], "0");
+    assert_eq!(got.headers.get_all("x-cache").iter().count(), 1);
+    assert_eq!(got.headers["content-length"], "6");
+    assert_eq!(got.headers["etag"], format!("\"{}\"", "07".repeat(16)));
+    assert_eq!(origin.calls(), 0);
+}

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob};
+use crate::prepared::Prepared;
 
 const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
 /// Bytes charged per entry on top of its key and value, for the map slot and bookkeeping.
@@ -53,7 +54,9 @@ struct Inner {
     shards: Box<[RwLock<Shard>]>,
     shard_max_bytes: u64,
     max_bytes: u64,
-    generations: RwLock<HashMap<Arc<str>, u64, BuildHasherDefault<KeyHasher>>>,
+    /// Namespace generations, each in a cell that layers on this store hold on to, so a hit
+    /// reads its generations without a lock or a map lookup.
+    generations: RwLock<HashMap<Arc<str>, Arc<AtomicU64>, BuildHasherDefault<KeyHasher>>>,
     bytes: AtomicU64,
     entries: AtomicU64,
     /// Access times are microseconds since this instant: no counter shared by every hit.
@@ -68,6 +71,8 @@ struct Shard {
 
 struct Slot {
     value: Bytes,
+    /// `value` decoded, when it is a valid envelope.
+    prepared: Option<Arc<Prepared>>,
     expires_at: Instant,
     last_access: AtomicU64,
     size: u64,
@@ -160,6 +165,32 @@ impl MemoryStore {
         Some(slot.value.clone())
     }
 
+    /// The decoded entry under `key`, if it is live and a valid envelope.
+    pub(crate) fn prepared(&self, key: &str) -> Option<Arc<Prepared>> {
+        let shard = self.shard(key).read();
+        let slot = shard.map.get(key)?;
+        let now = Instant::now();
+        if slot.expires_at <= now {
+            return None;
+        }
+        let prepared = slot.prepared.as_ref()?;
+        let tick = self.tick(now);
+        if tick > slot.last_access.load(Ordering::Relaxed) + 1000 {
+            slot.last_access.store(tick, Ordering::Relaxed);
+        }
+        Some(Arc::clone(prepared))
+    }
+
+    /// The generation cells of `namespaces`, created (at generation 0, which a missing
+    /// namespace has anyway) where they do not exist yet.
+    pub(crate) fn generation_cells(&self, namespaces: &[Arc<str>]) -> Box<[Arc<AtomicU64>]> {
+        let mut generations = self.inner.generations.write();
+        namespaces
+            .iter()
+            .map(|ns| Arc::clone(generations.entry(Arc::clone(ns)).or_default()))
+            .collect()
+    }
+
     fn tick(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.inner.epoch).as_micros() as u64
     }
@@ -168,7 +199,7 @@ impl MemoryStore {
         let generations = self.inner.generations.read();
         let mut out = Generations::new();
         for ns in namespaces {
-            if !out.push(generations.get(ns).copied().unwrap_or(0)) {
+            if !out.push(generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire))) {
                 return None;
             }
         }
@@ -176,7 +207,12 @@ impl MemoryStore {
     }
 
     fn insert(&self, key: &str, value: Bytes, ttl: Duration) {
-        let size = key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD;
+        // Decoded here, outside the lock, once per write rather than on every hit.
+        let prepared = Prepared::decode(&value).map(Arc::new);
+        let size = key.len() as u64
+            + value.len() as u64
+            + ENTRY_OVERHEAD
+            + prepared.as_ref().map_or(0, |p| p.heap_size());
         let inner = &self.inner;
         let mut shard = self.shard(key).write();
         if let Some(old) = shard.map.remove(key) {
@@ -197,6 +233,7 @@ impl MemoryStore {
             key.into(),
             Slot {
                 value,
+                prepared,
                 expires_at: now
                     .checked_add(ttl)
                     .unwrap_or(now + Duration::from_secs(1 << 30)),
@@ -307,7 +344,7 @@ impl Store for MemoryStore {
         let generations = self.inner.generations.read();
         let list = namespaces
             .iter()
-            .map(|ns| generations.get(ns).copied().unwrap_or(0))
+            .map(|ns| generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire)))
             .collect();
         Box::pin(std::future::ready(Ok(list)))
     }
@@ -322,10 +359,14 @@ impl Store for MemoryStore {
     }
 
     fn bump_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()> {
-        self.inner
-            .generations
-            .write()
-            .insert(Arc::from(namespace), fresh_generation());
+        let fresh = fresh_generation();
+        let mut generations = self.inner.generations.write();
+        match generations.get(namespace) {
+            Some(cell) => cell.store(fresh, Ordering::Release),
+            None => {
+                generations.insert(Arc::from(namespace), Arc::new(AtomicU64::new(fresh)));
+            }
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 
