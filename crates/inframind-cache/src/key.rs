@@ -27,7 +27,14 @@ impl KeyBuilder {
         &self.vary
     }
 
+    #[cfg(test)]
     pub(crate) fn key<B>(&self, req: &Request<B>, principal: Option<&str>) -> String {
+        self.key_inline(req, principal).into_string()
+    }
+
+    /// [`key`](Self::key), built on the stack when the namespace is short enough: a hit
+    /// allocates nothing for its key.
+    pub(crate) fn key_inline<B>(&self, req: &Request<B>, principal: Option<&str>) -> Key {
         thread_local! {
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -37,12 +44,28 @@ impl KeyBuilder {
             self.feed(&mut buffer, req, principal);
             blake3::hash(&buffer)
         });
-        let hex = digest.to_hex();
-        let mut key = String::with_capacity(self.namespace.len() + 1 + hex.len());
-        key.push_str(&self.namespace);
-        key.push(':');
-        key.push_str(hex.as_str());
-        key
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.as_bytes()) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
+        }
+        let namespace = self.namespace.as_bytes();
+        let len = namespace.len() + 1 + hex.len();
+        if len <= INLINE_KEY {
+            let mut buf = [0u8; INLINE_KEY];
+            buf[..namespace.len()].copy_from_slice(namespace);
+            buf[namespace.len()] = b':';
+            buf[namespace.len() + 1..len].copy_from_slice(&hex);
+            Key::Inline {
+                buf,
+                len: len as u8,
+            }
+        } else {
+            let mut key = String::with_capacity(len);
+            key.push_str(&self.namespace);
+            key.push(':');
+            key.extend(hex.iter().map(|&b| char::from(b)));
+            Key::Heap(key)
+        }
     }
 
     /// The bytes the digest covers, each field length-prefixed.
@@ -68,6 +91,59 @@ impl KeyBuilder {
             }
             None => out.push(0),
         }
+    }
+}
+
+/// The longest key held inline: a namespace of up to 62 bytes.
+const INLINE_KEY: usize = 127;
+
+/// Lowercase hex of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    table
+};
+
+/// A cache key: `{namespace}:{64 hex digits}`, inline when it fits.
+pub(crate) enum Key {
+    Inline { buf: [u8; INLINE_KEY], len: u8 },
+    Heap(String),
+}
+
+impl Key {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Namespaces are validated ASCII and digests hex: always UTF-8.
+            Self::Inline { buf, len } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(key) => key,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { buf, len } => &buf[..usize::from(*len)],
+            Self::Heap(key) => key.as_bytes(),
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Self::Inline { .. } => self.as_str().to_owned(),
+            Self::Heap(key) => key,
+        }
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
     }
 }
 
@@ -240,6 +316,26 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(chain, ["a", "a:b", "a:b:c"]);
+    }
+
+    #[test]
+    fn inline_and_long_keys_are_namespace_colon_blake3_hex() {
+        let req = get("/x?b=2&a=1");
+        for namespace in ["a", &"n".repeat(62), &"n".repeat(63), &"n".repeat(200)] {
+            let b = KeyBuilder::new(Arc::from(namespace), Arc::from(Vec::new()));
+            let mut fed = Vec::new();
+            b.feed(&mut fed, &req, None);
+            let expected = format!("{namespace}:{}", blake3::hash(&fed).to_hex());
+            let key = b.key_inline(&req, None);
+            assert_eq!(key.as_str(), expected);
+            assert_eq!(
+                matches!(key, Key::Inline { .. }),
+                namespace.len() <= 62,
+                "{namespace}"
+            );
+            assert_eq!(key.into_string(), expected);
+            assert_eq!(b.key(&req, None), expected);
+        }
     }
 
     proptest! {

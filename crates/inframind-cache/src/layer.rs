@@ -9,7 +9,7 @@ use tower_layer::Layer;
 
 use crate::error::CacheError;
 use crate::handle::CacheHandle;
-use crate::key::{KeyBuilder, namespace_chain, validate_namespace};
+use crate::key::{Key, KeyBuilder, namespace_chain, validate_namespace};
 use crate::service::CacheService;
 use crate::store::Store;
 
@@ -109,13 +109,13 @@ pub(crate) enum Bypass {
 
 impl Config {
     /// The key of a cacheable request, or why the cache leaves it alone.
-    pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<String, Bypass> {
+    pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<Key, Bypass> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Bypass::Method);
         }
         match &self.principal {
             Some(source) => match source.get(req.extensions()) {
-                Some(principal) => Ok(self.keys.key(req, Some(&principal))),
+                Some(principal) => Ok(self.keys.key_inline(req, Some(&principal))),
                 None => Err(Bypass::NoPrincipal),
             },
             None => {
@@ -125,7 +125,7 @@ impl Config {
                 {
                     Err(Bypass::Credentials)
                 } else {
-                    Ok(self.keys.key(req, None))
+                    Ok(self.keys.key_inline(req, None))
                 }
             }
         }
@@ -173,7 +173,7 @@ impl CacheLayer {
     /// The key this layer stores `req`'s response under, or `None` when the layer would not
     /// cache it (not GET or HEAD, credentials without per-user keying, no principal).
     pub fn key_for<B>(&self, req: &Request<B>) -> Option<String> {
-        self.config.classify(req).ok()
+        self.config.classify(req).ok().map(Key::into_string)
     }
 }
 

@@ -128,7 +128,7 @@ where
                     (&shared.memory, &self.config.memory_generations)
                 {
                     // The in-process store keeps entries decoded: a fresh hit is a clone.
-                    if let Some(entry) = memory.prepared(&key) {
+                    if let Some(entry) = memory.prepared(key.as_bytes()) {
                         if let Some(response) =
                             prepared_hit(&self.config, cells, &entry, req.headers())
                         {
@@ -144,7 +144,9 @@ where
                 // Any other store that answers at once: serve a fresh hit without a future.
                 // (Past the in-process fast path, the ordinary lookup decides what it is.)
                 if shared.memory.is_none() {
-                    if let Some(Ok(lookup)) = shared.store.try_get(&key, &self.config.namespaces) {
+                    if let Some(Ok(lookup)) =
+                        shared.store.try_get(key.as_str(), &self.config.namespaces)
+                    {
                         let now = now_ms();
                         if let Found::Fresh(cached) = evaluate(
                             lookup.value.as_ref(),
@@ -172,7 +174,7 @@ where
                     self.handle.clone(),
                     inner,
                     req,
-                    key,
+                    key.into_string(),
                     ctx,
                 )))
             }

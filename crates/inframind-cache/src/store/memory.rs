@@ -65,7 +65,8 @@ struct Inner {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Box<str>, Slot, BuildHasherDefault<KeyHasher>>,
+    /// Keys as bytes: a hit looks its key up without checking that it is UTF-8.
+    map: HashMap<Box<[u8]>, Slot, BuildHasherDefault<KeyHasher>>,
     bytes: u64,
 }
 
@@ -142,14 +143,15 @@ impl MemoryStore {
         self.inner.bytes.load(Ordering::Relaxed)
     }
 
-    fn shard(&self, key: &str) -> &RwLock<Shard> {
+    fn shard(&self, key: &[u8]) -> &RwLock<Shard> {
         let mut hasher = KeyHasher::default();
-        hasher.write(key.as_bytes());
+        hasher.write(key);
         let index = (hasher.finish() >> 32) as usize & (self.inner.shards.len() - 1);
         &self.inner.shards[index]
     }
 
     fn read(&self, key: &str) -> Option<Bytes> {
+        let key = key.as_bytes();
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
         let now = Instant::now();
@@ -166,7 +168,7 @@ impl MemoryStore {
     }
 
     /// The decoded entry under `key`, if it is live and a valid envelope.
-    pub(crate) fn prepared(&self, key: &str) -> Option<Arc<Prepared>> {
+    pub(crate) fn prepared(&self, key: &[u8]) -> Option<Arc<Prepared>> {
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
         let now = Instant::now();
@@ -214,6 +216,7 @@ impl MemoryStore {
             + ENTRY_OVERHEAD
             + prepared.as_ref().map_or(0, |p| p.heap_size());
         let inner = &self.inner;
+        let key = key.as_bytes();
         let mut shard = self.shard(key).write();
         if let Some(old) = shard.map.remove(key) {
             shard.bytes -= old.size;
@@ -290,6 +293,7 @@ impl MemoryStore {
     }
 
     fn remove(&self, key: &str) -> bool {
+        let key = key.as_bytes();
         let mut shard = self.shard(key).write();
         let removed = shard.map.remove(key);
         if let Some(slot) = &removed {
@@ -307,7 +311,7 @@ impl MemoryStore {
             let mut freed = 0;
             let before = shard.map.len();
             shard.map.retain(|key, slot| {
-                let hit = glob::matches(pattern.as_bytes(), key.as_bytes());
+                let hit = glob::matches(pattern.as_bytes(), key);
                 if hit {
                     freed += slot.size;
                 }
