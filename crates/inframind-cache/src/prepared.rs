@@ -31,6 +31,8 @@ pub(crate) struct HitHead {
     pub(crate) headers: HeaderMap,
     /// The `ETag` in `headers`, for `If-None-Match` without a map lookup.
     pub(crate) etag: HeaderValue,
+    /// How many values `headers` holds (its last three are the per-hit slots).
+    pub(crate) len: usize,
 }
 
 impl Prepared {
@@ -84,6 +86,7 @@ impl HitHead {
         headers.insert(header::AGE, PLACEHOLDER);
         headers.insert(X_CACHE, HIT);
         headers.insert(CACHE_STATUS, PLACEHOLDER);
-        Some(Self { headers, etag })
+        let len = headers.len();
+        Some(Self { headers, etag, len })
     }
 }

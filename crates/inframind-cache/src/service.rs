@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -20,6 +19,7 @@ use crate::handle::{CacheHandle, Counters, Shared};
 use crate::layer::{CacheLayer, Config};
 use crate::policy;
 use crate::prepared::Prepared;
+use crate::store::now_ms;
 
 /// `X-Cache: HIT | MISS | STALE | BYPASS`.
 pub(crate) const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -128,13 +128,12 @@ where
                     (&shared.memory, &self.config.memory_generations)
                 {
                     // The in-process store keeps entries decoded: a fresh hit is a clone.
-                    if let Some(entry) = memory.prepared(key.as_bytes()) {
-                        if let Some(response) =
-                            prepared_hit(&self.config, cells, &entry, req.headers())
-                        {
-                            Counters::add(&shared.counters.hits, 1);
-                            return ResponseFuture::ready(response);
-                        }
+                    let now = now_ms();
+                    if let Some(response) = memory.with_prepared(key.as_bytes(), now, |entry| {
+                        prepared_hit(&self.config, cells, entry, req.headers(), now)
+                    }) {
+                        Counters::add(&shared.counters.hits, 1);
+                        return ResponseFuture::ready(response);
                     }
                 }
                 let ctx = RequestCtx {
@@ -189,6 +188,7 @@ fn prepared_hit<B: Body>(
     cells: &[Arc<AtomicU64>],
     entry: &Prepared,
     request: &HeaderMap,
+    now: u64,
 ) -> Option<Response<CacheBody<B>>> {
     let envelope = &entry.envelope;
     if envelope.generations.len() != cells.len()
@@ -200,7 +200,6 @@ fn prepared_hit<B: Body>(
     {
         return None;
     }
-    let now = now_ms();
     let age_ms = now.saturating_sub(envelope.stored_at_ms);
     if age_ms >= envelope.ttl_ms {
         return None;
@@ -224,9 +223,23 @@ fn prepared_hit<B: Body>(
         return Some(respond(config, cached, &ctx, Label::Hit, now));
     };
     let mut headers = head.headers.clone();
-    headers.insert(header::AGE, small_number(age_ms / 1000));
-    let ttl = (envelope.ttl_ms - age_ms) / 1000;
-    headers.insert(CACHE_STATUS, fresh_status(config, ttl));
+    let age = small_number(age_ms / 1000);
+    let status = fresh_status(config, (envelope.ttl_ms - age_ms) / 1000);
+    // The head ends with its Age, X-Cache and Cache-Status slots: overwritten in place,
+    // without hashing their names again.
+    let mut slots = headers.iter_mut().skip(head.len - 3);
+    match (slots.next(), slots.next(), slots.next()) {
+        (Some((a, age_slot)), Some(_), Some((c, status_slot)))
+            if *a == header::AGE && *c == CACHE_STATUS =>
+        {
+            *age_slot = age;
+            *status_slot = status;
+        }
+        _ => {
+            headers.insert(header::AGE, age);
+            headers.insert(CACHE_STATUS, status);
+        }
+    }
     let not_modified = envelope.status == StatusCode::OK
         && if_none_match.is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
     let (status, body) = if not_modified {
@@ -272,13 +285,6 @@ enum Found {
     Fresh(Cached),
     Revalidate(Cached),
     IfError(Cached),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 fn evaluate(
@@ -826,13 +832,76 @@ fn parse_decimal(bytes: &[u8]) -> Option<u64> {
     })
 }
 
-/// A header value for a small number, from a table built once: no allocation per response.
+/// How many numbers [`DECIMALS`] spells out.
+const DECIMAL_COUNT: usize = 4096;
+
+/// The decimal text of 0..[`DECIMAL_COUNT`], back to back, and where each one ends.
+struct Decimals {
+    text: [u8; decimal_text_len(DECIMAL_COUNT)],
+    ends: [u16; DECIMAL_COUNT],
+}
+
+const fn decimal_text_len(count: usize) -> usize {
+    let (mut len, mut n) = (0, 0);
+    while n < count {
+        len += if n < 10 {
+            1
+        } else if n < 100 {
+            2
+        } else if n < 1000 {
+            3
+        } else {
+            4
+        };
+        n += 1;
+    }
+    len
+}
+
+/// Built at compile time: a header value for a small number borrows it, with no allocation
+/// and no reference count to touch.
+static DECIMALS: Decimals = {
+    let mut table = Decimals {
+        text: [0; decimal_text_len(DECIMAL_COUNT)],
+        ends: [0; DECIMAL_COUNT],
+    };
+    let (mut n, mut end) = (0, 0);
+    while n < DECIMAL_COUNT {
+        let mut digits = [0u8; 4];
+        let (mut len, mut rest) = (0, n);
+        loop {
+            digits[len] = b'0' + (rest % 10) as u8;
+            len += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        while len > 0 {
+            len -= 1;
+            table.text[end] = digits[len];
+            end += 1;
+        }
+        table.ends[n] = end as u16;
+        n += 1;
+    }
+    table
+};
+
+/// A header value for a number: borrowed from [`DECIMALS`] when small, so serving it allocates
+/// nothing and shares nothing.
 fn small_number(n: u64) -> HeaderValue {
-    static TABLE: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| (0..4096u64).map(HeaderValue::from).collect());
-    match usize::try_from(n).ok().and_then(|i| table.get(i)) {
-        Some(value) => value.clone(),
-        None => HeaderValue::from(n),
+    let Some(i) = usize::try_from(n).ok().filter(|&i| i < DECIMAL_COUNT) else {
+        return HeaderValue::from(n);
+    };
+    let start = match i {
+        0 => 0,
+        _ => usize::from(DECIMALS.ends[i - 1]),
+    };
+    let text: &'static [u8] = &DECIMALS.text[start..usize::from(DECIMALS.ends[i])];
+    match std::str::from_utf8(text) {
+        Ok(text) => HeaderValue::from_static(text),
+        Err(_) => HeaderValue::from(n),
     }
 }
 
@@ -982,4 +1051,29 @@ fn respond<B: Body>(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_numbers_spell_themselves() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1000,
+            4095,
+            4096,
+            123_456,
+            u64::MAX,
+        ] {
+            assert_eq!(small_number(n), HeaderValue::from(n), "{n}");
+        }
+    }
 }

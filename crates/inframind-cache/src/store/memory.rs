@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob};
+use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob, now_ms};
 use crate::prepared::Prepared;
 
 const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
@@ -59,8 +59,6 @@ struct Inner {
     generations: RwLock<HashMap<Arc<str>, Arc<AtomicU64>, BuildHasherDefault<KeyHasher>>>,
     bytes: AtomicU64,
     entries: AtomicU64,
-    /// Access times are microseconds since this instant: no counter shared by every hit.
-    epoch: Instant,
 }
 
 #[derive(Default)]
@@ -74,9 +72,22 @@ struct Slot {
     value: Bytes,
     /// `value` decoded, when it is a valid envelope.
     prepared: Option<Arc<Prepared>>,
-    expires_at: Instant,
+    /// Milliseconds since the Unix epoch: the clock entries' freshness is judged by, so a hit
+    /// reads the time once.
+    expires_at: u64,
+    /// When the entry was last read, in the same milliseconds: no counter shared by every hit.
     last_access: AtomicU64,
     size: u64,
+}
+
+impl Slot {
+    /// Records an access. Written only when the time moved by a millisecond, so a hot entry's
+    /// cache line is not rewritten by every core on every hit.
+    fn touch(&self, now: u64) {
+        if now > self.last_access.load(Ordering::Relaxed) {
+            self.last_access.store(now, Ordering::Relaxed);
+        }
+    }
 }
 
 impl MemoryStoreBuilder {
@@ -107,7 +118,6 @@ impl MemoryStoreBuilder {
                 generations: RwLock::new(HashMap::default()),
                 bytes: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
-                epoch: Instant::now(),
             }),
         }
     }
@@ -154,33 +164,31 @@ impl MemoryStore {
         let key = key.as_bytes();
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
-        let now = Instant::now();
+        let now = now_ms();
         if slot.expires_at <= now {
             return None;
         }
-        // Written only when it moved by a millisecond, so a hot entry's cache line is not
-        // rewritten by every core on every hit.
-        let tick = self.tick(now);
-        if tick > slot.last_access.load(Ordering::Relaxed) + 1000 {
-            slot.last_access.store(tick, Ordering::Relaxed);
-        }
+        slot.touch(now);
         Some(slot.value.clone())
     }
 
-    /// The decoded entry under `key`, if it is live and a valid envelope.
-    pub(crate) fn prepared(&self, key: &[u8]) -> Option<Arc<Prepared>> {
+    /// Calls `f` with the decoded entry under `key`, if it is live at `now` (milliseconds since
+    /// the Unix epoch) and a valid envelope, under the shard's read lock (so `f` must be short
+    /// and must not block).
+    pub(crate) fn with_prepared<T>(
+        &self,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&Prepared) -> Option<T>,
+    ) -> Option<T> {
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
-        let now = Instant::now();
         if slot.expires_at <= now {
             return None;
         }
-        let prepared = slot.prepared.as_ref()?;
-        let tick = self.tick(now);
-        if tick > slot.last_access.load(Ordering::Relaxed) + 1000 {
-            slot.last_access.store(tick, Ordering::Relaxed);
-        }
-        Some(Arc::clone(prepared))
+        let prepared = slot.prepared.as_deref()?;
+        slot.touch(now);
+        f(prepared)
     }
 
     /// The generation cells of `namespaces`, created (at generation 0, which a missing
@@ -191,10 +199,6 @@ impl MemoryStore {
             .iter()
             .map(|ns| Arc::clone(generations.entry(Arc::clone(ns)).or_default()))
             .collect()
-    }
-
-    fn tick(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.inner.epoch).as_micros() as u64
     }
 
     fn generations_now(&self, namespaces: &[Arc<str>]) -> Option<Generations> {
@@ -229,18 +233,17 @@ impl MemoryStore {
         if shard.bytes + size > inner.shard_max_bytes {
             self.evict(&mut shard, inner.shard_max_bytes.saturating_sub(size));
         }
-        let now = Instant::now();
-        let tick = self.tick(now);
+        let now = now_ms();
+        // Rounded up, so a sub-millisecond TTL still stores the entry briefly.
+        let ttl_ms = u64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
         shard.bytes += size;
         shard.map.insert(
             key.into(),
             Slot {
                 value,
                 prepared,
-                expires_at: now
-                    .checked_add(ttl)
-                    .unwrap_or(now + Duration::from_secs(1 << 30)),
-                last_access: AtomicU64::new(tick),
+                expires_at: now.saturating_add(ttl_ms),
+                last_access: AtomicU64::new(now),
                 size,
             },
         );
@@ -252,7 +255,7 @@ impl MemoryStore {
     /// 90% of `target`.
     fn evict(&self, shard: &mut Shard, target: u64) {
         let inner = &self.inner;
-        let now = Instant::now();
+        let now = now_ms();
         let before_len = shard.map.len() as u64;
         let mut freed = 0;
         shard.map.retain(|_, slot| {
@@ -404,14 +407,30 @@ impl Hasher for KeyHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
+        let mut mix = |word: u64| self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        let word = |chunk: &[u8]| {
             let mut word = [0; 8];
             word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+            u64::from_le_bytes(word)
+        };
+        if bytes.len() > 32 {
+            // A long key: an entry key ends in 64 hex digits of a blake3 digest, whose last 16
+            // carry 64 random bits. Those, the first 8 bytes and the length spread keys as
+            // well as every byte would, for a fraction of the work on every lookup. (Equal
+            // keys hash equally whatever is sampled; a sample can only cost a longer probe.)
+            let (head, tail) = (&bytes[..8], &bytes[bytes.len() - 16..]);
+            mix(bytes.len() as u64);
+            mix(word(head));
+            mix(word(&tail[..8]));
+            mix(word(&tail[8..]));
+            return;
+        }
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            mix(word(chunk));
         }
         for &byte in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+            mix(u64::from(byte));
         }
     }
 }

@@ -144,6 +144,13 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// Milliseconds since the Unix epoch: the clock of entries' `stored_at` and freshness.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()))
+}
+
 /// A fresh, unpredictable generation number (never 0, the "never invalidated" value).
 pub(crate) fn fresh_generation() -> u64 {
     use std::hash::{BuildHasher, Hasher};
