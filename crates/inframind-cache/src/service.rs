@@ -129,9 +129,16 @@ where
                 {
                     // The in-process store keeps entries decoded: a fresh hit is a clone.
                     let now = now_ms();
-                    if let Some(response) = memory.with_prepared(key.as_bytes(), now, |entry| {
+                    let response = match memory.with_prepared(key.as_bytes(), now, |entry| {
                         prepared_hit(&self.config, cells, entry, req.headers(), now)
                     }) {
+                        Some(PreparedHit::Served(response)) => Some(response),
+                        Some(PreparedHit::Envelope(envelope)) => {
+                            envelope_hit(&self.config, *envelope, req.headers(), now)
+                        }
+                        None => None,
+                    };
+                    if let Some(response) = response {
                         Counters::add(&shared.counters.hits, 1);
                         return ResponseFuture::ready(response);
                     }
@@ -181,15 +188,25 @@ where
     }
 }
 
+/// A fresh hit found in the in-process store's decoded entries.
+enum PreparedHit<B: Body> {
+    /// Answered by cloning the prepared head.
+    Served(Response<CacheBody<B>>),
+    /// A compressed entry (or one written by someone else): its envelope, to be served by
+    /// [`respond`] once the store's lock is released (it may need decompressing).
+    Envelope(Box<Envelope>),
+}
+
 /// A fresh hit from an entry the in-process store keeps decoded, or `None` when it is not
-/// fresh under the current generations (the ordinary lookup then decides what it is).
+/// fresh under the current generations (the ordinary lookup then decides what it is). Runs
+/// under the store's shard lock: it clones, never decompresses.
 fn prepared_hit<B: Body>(
     config: &Config,
     cells: &[Arc<AtomicU64>],
     entry: &Prepared,
     request: &HeaderMap,
     now: u64,
-) -> Option<Response<CacheBody<B>>> {
+) -> Option<PreparedHit<B>> {
     let envelope = &entry.envelope;
     if envelope.generations.len() != cells.len()
         || envelope
@@ -204,24 +221,10 @@ fn prepared_hit<B: Body>(
     if age_ms >= envelope.ttl_ms {
         return None;
     }
-    let if_none_match = request.get(header::IF_NONE_MATCH);
     let Some(head) = &entry.hit else {
-        // Compressed (the representation depends on the client) or written by someone else.
-        let ctx = RequestCtx {
-            accepts_zstd: policy::accepts_zstd(request),
-            if_none_match: if_none_match.cloned(),
-        };
-        let plain = if envelope.compressed && ctx.accepts_zstd {
-            None
-        } else {
-            Some(envelope.plain_body().ok()?)
-        };
-        let cached = Cached {
-            envelope: envelope.clone(),
-            plain,
-        };
-        return Some(respond(config, cached, &ctx, Label::Hit, now));
+        return Some(PreparedHit::Envelope(Box::new(envelope.clone())));
     };
+    let if_none_match = request.get(header::IF_NONE_MATCH);
     let mut headers = head.headers.clone();
     let age = small_number(age_ms / 1000);
     let status = fresh_status(config, (envelope.ttl_ms - age_ms) / 1000);
@@ -251,7 +254,28 @@ fn prepared_hit<B: Body>(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    Some(response)
+    Some(PreparedHit::Served(response))
+}
+
+/// Serves a fresh entry that needs more than a clone (see [`PreparedHit::Envelope`]); `None`
+/// when its body does not decompress (the ordinary lookup then finds it corrupt).
+fn envelope_hit<B: Body>(
+    config: &Config,
+    envelope: Envelope,
+    request: &HeaderMap,
+    now: u64,
+) -> Option<Response<CacheBody<B>>> {
+    let ctx = RequestCtx {
+        accepts_zstd: policy::accepts_zstd(request),
+        if_none_match: request.get(header::IF_NONE_MATCH).cloned(),
+    };
+    let plain = if envelope.compressed && ctx.accepts_zstd {
+        None
+    } else {
+        Some(envelope.plain_body().ok()?)
+    };
+    let cached = Cached { envelope, plain };
+    Some(respond(config, cached, &ctx, Label::Hit, now))
 }
 
 /// What the response to one request depends on besides the entry.
