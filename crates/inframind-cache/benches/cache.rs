@@ -308,6 +308,14 @@ fn memory_misses(opts: &Options) {
         counter.set(counter.get() + 1);
         format!("/data?page={}", counter.get())
     };
+    if let Some(n) = std::env::var("CACHE_BENCH_COUNT")
+        .ok()
+        .and_then(|spec| spec.strip_prefix("miss:")?.parse::<u64>().ok())
+    {
+        // For callgrind, as the hit variants (run with `--only miss`).
+        router_batch(&rt, &miss, n, fresh, None);
+        return;
+    }
     if std::env::var_os("CACHE_BENCH_PROFILE_MISS").is_some() {
         router_batch(&rt, &miss, 500_000, fresh, None);
         return;

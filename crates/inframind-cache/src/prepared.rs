@@ -44,6 +44,20 @@ impl Prepared {
         Some(Self { envelope, hit })
     }
 
+    /// `envelope`, which `encoded` is the encoding of, without decoding it again. The body is
+    /// taken from `encoded` (its last bytes), so the entry holds it once.
+    pub(crate) fn from_encoded(envelope: &Envelope, encoded: &Bytes) -> Self {
+        let mut envelope = envelope.clone();
+        // The envelope's last field is the body (see the layout in `envelope`).
+        if let Some(start) = encoded.len().checked_sub(envelope.body.len()) {
+            let body = encoded.slice(start..);
+            debug_assert_eq!(body, envelope.body);
+            envelope.body = body;
+        }
+        let hit = HitHead::new(&mut envelope);
+        Self { envelope, hit }
+    }
+
     /// Approximate heap bytes beyond the encoded value (whose buffer the body and header values
     /// share), charged to the store's byte bound.
     pub(crate) fn heap_size(&self) -> u64 {

@@ -784,7 +784,17 @@ where
 async fn store_entry(config: &Config, shared: &Shared, key: &str, envelope: &Envelope) -> bool {
     let bytes = envelope.encode();
     let len = bytes.len() as u64;
-    match shared.store.put(key, bytes, config.store_ttl()).await {
+    let stored = match &shared.memory {
+        // The in-process store keeps entries decoded: hand it this one rather than have it
+        // decode the bytes again.
+        Some(memory) => {
+            let prepared = Prepared::from_encoded(envelope, &bytes);
+            memory.insert_prepared(key, bytes, Some(prepared), config.store_ttl());
+            Ok(())
+        }
+        None => shared.store.put(key, bytes, config.store_ttl()).await,
+    };
+    match stored {
         Ok(()) => {
             let counters = &shared.counters;
             Counters::add(&counters.bytes_stored, len);

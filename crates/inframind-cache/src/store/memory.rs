@@ -214,7 +214,19 @@ impl MemoryStore {
 
     fn insert(&self, key: &str, value: Bytes, ttl: Duration) {
         // Decoded here, outside the lock, once per write rather than on every hit.
-        let prepared = Prepared::decode(&value).map(Arc::new);
+        let prepared = Prepared::decode(&value);
+        self.insert_prepared(key, value, prepared, ttl);
+    }
+
+    /// Stores `value` with its decoded form, which the caller had at hand.
+    pub(crate) fn insert_prepared(
+        &self,
+        key: &str,
+        value: Bytes,
+        prepared: Option<Prepared>,
+        ttl: Duration,
+    ) {
+        let prepared = prepared.map(Arc::new);
         let size = key.len() as u64
             + value.len() as u64
             + ENTRY_OVERHEAD
