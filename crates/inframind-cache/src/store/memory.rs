@@ -21,6 +21,12 @@ const ENTRY_OVERHEAD: u64 = 64;
 /// Entries past their TTL are never returned; they are reclaimed when their shard needs room,
 /// before the least recently used live entries are evicted. Cloning shares the same storage.
 ///
+/// An entry is decoded once, when it is written, and kept ready to serve: a cache built on
+/// this store with [`CacheHandle::new`](crate::CacheHandle::new) or
+/// [`CacheLayer::builder`](crate::CacheLayer::builder) answers a fresh hit by cloning a response
+/// head, without decoding anything. Expiry and access times are wall-clock milliseconds, the
+/// clock the cache judges freshness by.
+///
 /// ```
 /// use inframind_cache::MemoryStore;
 ///
