@@ -57,6 +57,8 @@
 //! - `axum`: label by axum's `MatchedPath`.
 //! - `mongodb`: [`mongodb::DbEventHandler`] feeds the DB families from the driver's command
 //!   and connection-pool events.
+//! - `cache`, `loader`, `breaker`: scrape-time collectors over `inframind-cache`,
+//!   `inframind-loader` and `inframind-breaker` statistics ([`integrations`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -65,6 +67,7 @@ mod capped;
 mod families;
 mod handler;
 pub mod http;
+pub mod integrations;
 mod labels;
 mod llm;
 #[cfg(feature = "mongodb")]

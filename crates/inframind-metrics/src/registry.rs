@@ -56,6 +56,12 @@ struct Inner {
     agent: AgentMetrics,
     prices: PriceTable,
     sources: Mutex<Vec<Box<dyn ScrapeSource>>>,
+    #[cfg(feature = "cache")]
+    caches: Arc<crate::integrations::cache::CacheSources>,
+    #[cfg(feature = "loader")]
+    loaders: Arc<Mutex<Vec<inframind_loader::StatsRegistry>>>,
+    #[cfg(feature = "breaker")]
+    breakers: Arc<Mutex<Vec<inframind_breaker::BreakerRegistry>>>,
 }
 
 impl Default for Metrics {
@@ -362,6 +368,29 @@ impl MetricsBuilder {
             agent.confidence.clone(),
         );
 
+        #[cfg(feature = "cache")]
+        let caches = {
+            let caches = Arc::new(crate::integrations::cache::CacheSources::default());
+            registry.register_collector(Box::new(crate::integrations::cache::CacheCollector(
+                Arc::clone(&caches),
+            )));
+            caches
+        };
+        #[cfg(feature = "loader")]
+        let loaders = {
+            let collector = crate::integrations::loader::LoaderCollector::default();
+            let loaders = Arc::clone(&collector.registries);
+            registry.register_collector(Box::new(collector));
+            loaders
+        };
+        #[cfg(feature = "breaker")]
+        let breakers = {
+            let collector = crate::integrations::breaker::BreakerCollector::default();
+            let breakers = Arc::clone(&collector.registries);
+            registry.register_collector(Box::new(collector));
+            breakers
+        };
+
         Metrics {
             inner: Arc::new(Inner {
                 registry: RwLock::new(registry),
@@ -373,6 +402,12 @@ impl MetricsBuilder {
                 agent,
                 prices: self.prices,
                 sources: Mutex::new(Vec::new()),
+                #[cfg(feature = "cache")]
+                caches,
+                #[cfg(feature = "loader")]
+                loaders,
+                #[cfg(feature = "breaker")]
+                breakers,
             }),
         }
     }
@@ -479,6 +514,8 @@ impl Metrics {
                 s.refresh(self);
             }
         }
+        #[cfg(feature = "cache")]
+        self.inner.caches.refresh(self);
         let open_metrics = format == Format::OpenMetrics;
         self.inner.http.encode(out, open_metrics);
         let registry = self.inner.registry.read();
@@ -488,6 +525,33 @@ impl Metrics {
         } else {
             prometheus_client::encoding::prometheus_text::encode(out, &registry)
         };
+    }
+
+    /// Exports the statistics of `handle` under `{cache="name"}` at every scrape:
+    /// `cache_hits_total` (fresh and stale hits and coalesced waits, the requests answered
+    /// without the handler), `cache_misses_total`, `cache_entries` (when the store can tell),
+    /// and the cache-specific families listed in [`crate::integrations`]. Handles observed
+    /// under one name are summed. The values replace anything recorded by hand for that name.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn observe_cache(&self, name: impl Into<String>, handle: inframind_cache::CacheHandle) {
+        self.inner.caches.handles.lock().push((name.into(), handle));
+    }
+
+    /// Exports the batching statistics of every loader reporting into `stats` at every scrape
+    /// (`loader_*` families, see [`crate::integrations`]).
+    #[cfg(feature = "loader")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "loader")))]
+    pub fn observe_loaders(&self, stats: inframind_loader::StatsRegistry) {
+        self.inner.loaders.lock().push(stats);
+    }
+
+    /// Exports the state and call counts of every breaker in `breakers` at every scrape
+    /// (`circuit_breaker_*` families, see [`crate::integrations`]).
+    #[cfg(feature = "breaker")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
+    pub fn observe_breakers(&self, breakers: inframind_breaker::BreakerRegistry) {
+        self.inner.breakers.lock().push(breakers);
     }
 
     /// The model prices used by [`Metrics::track_llm_call`].

@@ -1,0 +1,143 @@
+//! Cache families from `inframind_cache::CacheHandle`s.
+
+use super::counter;
+use crate::Metrics;
+use crate::labels::CacheLabels;
+use inframind_cache::CacheHandle;
+use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The observed caches; shared by the scrape-time refresh and the collector.
+#[derive(Debug, Default)]
+pub(crate) struct CacheSources {
+    pub(crate) handles: Mutex<Vec<(String, CacheHandle)>>,
+}
+
+/// Counters of one cache name, summed over its handles.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Totals {
+    served: u64,
+    misses: u64,
+    stale_hits: u64,
+    coalesced_waits: u64,
+    bypasses: u64,
+    store_errors: u64,
+    bytes_stored: u64,
+    bytes_saved: u64,
+    entries: Option<u64>,
+}
+
+impl CacheSources {
+    fn totals(&self) -> BTreeMap<String, Totals> {
+        let mut out: BTreeMap<String, Totals> = BTreeMap::new();
+        for (name, handle) in self.handles.lock().iter() {
+            let s = handle.stats();
+            let t = out.entry(name.clone()).or_default();
+            t.served += s.hits + s.stale_hits + s.coalesced_waits;
+            t.misses += s.misses;
+            t.stale_hits += s.stale_hits;
+            t.coalesced_waits += s.coalesced_waits;
+            t.bypasses += s.bypasses;
+            t.store_errors += s.store_errors;
+            t.bytes_stored += s.bytes_stored;
+            t.bytes_saved += s.bytes_saved_by_compression;
+            t.entries = match (t.entries, s.entries) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+        }
+        out
+    }
+
+    /// Copies the counters into the spec families (`cache_hits_total` counts every request
+    /// answered without calling the handler: fresh and stale hits and coalesced waits, as
+    /// `CacheStats::hit_rate` does).
+    pub(crate) fn refresh(&self, metrics: &Metrics) {
+        let cache = metrics.cache();
+        for (name, t) in self.totals() {
+            let labels = CacheLabels::new(name);
+            cache
+                .hits
+                .get_or_create(&labels)
+                .inner()
+                .store(t.served, Ordering::Relaxed);
+            cache
+                .misses
+                .get_or_create(&labels)
+                .inner()
+                .store(t.misses, Ordering::Relaxed);
+            if let Some(e) = t.entries {
+                cache
+                    .entries
+                    .get_or_create(&labels)
+                    .set(i64::try_from(e).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}
+
+/// The cache counters the spec families do not cover.
+#[derive(Debug)]
+pub(crate) struct CacheCollector(pub(crate) Arc<CacheSources>);
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let totals = self.0.totals();
+        if totals.is_empty() {
+            return Ok(());
+        }
+        type Field = fn(&Totals) -> u64;
+        let families: [(&str, &str, Option<Unit>, Field); 6] = [
+            (
+                "cache_stale_hits",
+                "Requests answered from an expired entry",
+                None,
+                |t| t.stale_hits,
+            ),
+            (
+                "cache_coalesced_waits",
+                "Requests that reused a concurrent miss's response",
+                None,
+                |t| t.coalesced_waits,
+            ),
+            (
+                "cache_bypasses",
+                "Requests the cache did not handle",
+                None,
+                |t| t.bypasses,
+            ),
+            (
+                "cache_store_errors",
+                "Store operations that failed or timed out",
+                None,
+                |t| t.store_errors,
+            ),
+            (
+                "cache_stored",
+                "Bytes written to the store",
+                Some(Unit::Bytes),
+                |t| t.bytes_stored,
+            ),
+            (
+                "cache_compression_saved",
+                "Bytes compression kept out of the store",
+                Some(Unit::Bytes),
+                |t| t.bytes_saved,
+            ),
+        ];
+        for (name, help, unit, field) in &families {
+            let mut me =
+                encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Counter)?;
+            for (cache, t) in &totals {
+                counter(&mut me, &[("cache", cache.as_str())], field(t))?;
+            }
+        }
+        Ok(())
+    }
+}

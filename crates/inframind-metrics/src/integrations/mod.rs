@@ -1,0 +1,52 @@
+//! Scrape-time collectors over the other Infra Mind crates' statistics.
+//!
+//! Nothing is added to those crates' hot paths: their counters are plain atomics, read when
+//! `/metrics` is scraped.
+//!
+//! | feature | call | families |
+//! |---|---|---|
+//! | `cache` | [`Metrics::observe_cache`](crate::Metrics::observe_cache) | `cache_hits_total`, `cache_misses_total`, `cache_entries` (spec families), plus `cache_stale_hits_total`, `cache_coalesced_waits_total`, `cache_bypasses_total`, `cache_store_errors_total`, `cache_stored_bytes_total`, `cache_compression_saved_bytes_total`, all `{cache}` |
+//! | `loader` | [`Metrics::observe_loaders`](crate::Metrics::observe_loaders) | `loader_batches_total`, `loader_items_loaded_total`, `loader_queries_total`, `loader_queries_saved_total`, `loader_loads_total`, `loader_cache_hits_total`, `loader_errors_total`, `loader_efficiency_ratio`, `loader_batch_size` (histogram), all `{loader}` |
+//! | `breaker` | [`Metrics::observe_breakers`](crate::Metrics::observe_breakers) | `circuit_breaker_state{breaker, state}` (1 for the current state, 0 for the others), `circuit_breaker_calls_total{breaker, outcome}` (`success`, `failure`, `rejected`), `circuit_breaker_slow_calls_total`, `circuit_breaker_consecutive_failures`, `circuit_breaker_failure_ratio` (when the breaker has a rate window) |
+
+#[cfg(feature = "breaker")]
+pub(crate) mod breaker;
+#[cfg(feature = "cache")]
+pub(crate) mod cache;
+#[cfg(feature = "loader")]
+pub(crate) mod loader;
+
+#[cfg(any(feature = "loader", feature = "breaker", feature = "cache"))]
+mod encode {
+    // Each integration uses a subset of these helpers.
+    #![allow(dead_code)]
+
+    use prometheus_client::encoding::{EncodeLabelSet, MetricEncoder, NoLabelSet};
+
+    pub(crate) fn counter(
+        me: &mut MetricEncoder<'_>,
+        labels: &impl EncodeLabelSet,
+        v: u64,
+    ) -> std::fmt::Result {
+        me.encode_family(labels)?
+            .encode_counter::<NoLabelSet, u64, u64>(&v, None)
+    }
+
+    pub(crate) fn gauge(
+        me: &mut MetricEncoder<'_>,
+        labels: &impl EncodeLabelSet,
+        v: f64,
+    ) -> std::fmt::Result {
+        me.encode_family(labels)?.encode_gauge(&v)
+    }
+
+    pub(crate) fn gauge_i64(
+        me: &mut MetricEncoder<'_>,
+        labels: &impl EncodeLabelSet,
+        v: i64,
+    ) -> std::fmt::Result {
+        me.encode_family(labels)?.encode_gauge(&v)
+    }
+}
+#[cfg(any(feature = "loader", feature = "breaker", feature = "cache"))]
+pub(crate) use encode::*;
