@@ -78,6 +78,9 @@ pub struct CacheStats {
     /// Entries in the store, when the store can tell (the in-process store can; Redis cannot
     /// tell this cache's keys from others' cheaply, so `None`).
     pub entries: Option<u64>,
+    /// Bytes the store's entries occupy now, when the store can tell (the in-process store
+    /// can, counting what its byte bound counts; Redis cannot, so `None`).
+    pub memory_bytes: Option<u64>,
 }
 
 impl CacheStats {
@@ -146,6 +149,7 @@ impl CacheHandle {
             bytes_stored: load(&c.bytes_stored),
             bytes_saved_by_compression: load(&c.bytes_saved_by_compression),
             entries: self.shared.store.entries(),
+            memory_bytes: self.shared.store.memory_bytes(),
         }
     }
 

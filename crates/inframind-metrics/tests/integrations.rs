@@ -19,7 +19,8 @@ use tower::ServiceExt;
 #[tokio::test]
 async fn cache_statistics_feed_the_cache_families() {
     let metrics = Metrics::new();
-    let cache = CacheLayer::builder(MemoryStore::new())
+    let store = MemoryStore::new();
+    let cache = CacheLayer::builder(store.clone())
         .ttl(Duration::from_secs(300))
         .prefix("assessments:list")
         .build()
@@ -51,6 +52,13 @@ async fn cache_statistics_feed_the_cache_families() {
     assert_eq!(v(r#"cache_hits_total{cache="assessments"}"#), 4.0);
     assert_eq!(v(r#"cache_misses_total{cache="assessments"}"#), 1.0);
     assert_eq!(v(r#"cache_entries{cache="assessments"}"#), 1.0);
+    let memory = v(r#"cache_memory_bytes{cache="assessments"}"#);
+    assert!(memory > 0.0, "one entry occupies memory");
+    assert_eq!(
+        memory,
+        store.bytes() as f64,
+        "the gauge is the store's own figure"
+    );
     assert_eq!(v(r#"cache_bypasses_total{cache="assessments"}"#), 1.0);
     assert_eq!(v(r#"cache_store_errors_total{cache="assessments"}"#), 0.0);
     assert!(v(r#"cache_stored_bytes_total{cache="assessments"}"#) > 0.0);

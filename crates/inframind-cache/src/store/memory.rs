@@ -403,6 +403,10 @@ impl Store for MemoryStore {
         Some(self.inner.entries.load(Ordering::Relaxed))
     }
 
+    fn memory_bytes(&self) -> Option<u64> {
+        Some(self.bytes())
+    }
+
     fn default_compression_threshold(&self) -> Option<usize> {
         None
     }

@@ -136,6 +136,12 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The bytes the store's entries occupy now, when it can tell cheaply (the spec's
+    /// `cache_memory_bytes`).
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// The compression threshold the layer uses when its builder sets none: `Some(1024)` for
     /// remote stores (smaller values, less network), `None` for in-process stores, where
     /// decompressing on every hit costs more than the memory it saves.

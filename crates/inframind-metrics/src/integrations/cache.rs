@@ -31,6 +31,7 @@ pub(crate) struct Totals {
     bytes_stored: u64,
     bytes_saved: u64,
     entries: Option<u64>,
+    memory_bytes: Option<u64>,
 }
 
 impl CacheSources {
@@ -47,10 +48,8 @@ impl CacheSources {
             t.store_errors += s.store_errors;
             t.bytes_stored += s.bytes_stored;
             t.bytes_saved += s.bytes_saved_by_compression;
-            t.entries = match (t.entries, s.entries) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
+            t.entries = add_known(t.entries, s.entries);
+            t.memory_bytes = add_known(t.memory_bytes, s.memory_bytes);
         }
         out
     }
@@ -78,7 +77,21 @@ impl CacheSources {
                     .get_or_create(&labels)
                     .set(i64::try_from(e).unwrap_or(i64::MAX));
             }
+            if let Some(bytes) = t.memory_bytes {
+                cache
+                    .memory_bytes
+                    .get_or_create(&labels)
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
         }
+    }
+}
+
+/// Adds two figures where either may be unknown (a store that cannot tell).
+fn add_known(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }
 
