@@ -221,6 +221,34 @@ impl<P, K, T, S, N> fmt::Debug for Spec<'_, P, K, T, S, N> {
 /// The parents' keys, and each key's documents (as outputs) in the source's order.
 type Grouped<K, X> = (Vec<Option<K>>, HashMap<K, Vec<X>>);
 
+impl<'s, P, K, T, S, N> Spec<'s, P, K, T, S, N> {
+    /// The same relation, also loading `relations` of each related document.
+    fn nest<R>(self, relations: R) -> Spec<'s, P, K, T, S, Nested<R>> {
+        Spec {
+            source: self.source,
+            field: self.field,
+            key: self.key,
+            nested: Nested(relations),
+            primes: self.primes,
+            _doc: PhantomData,
+        }
+    }
+
+    /// Primes `loader` with every fetched document under `key(doc)`.
+    fn add_prime<K2, B>(
+        &mut self,
+        loader: &'s Loader<K2, T, B>,
+        key: impl Fn(&T) -> K2 + Send + Sync + 's,
+    ) where
+        K2: Eq + Hash + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        B: BatchFn<K2, T>,
+    {
+        self.primes
+            .push(Box::new(move |doc: &T| loader.prime(key(doc), doc.clone())));
+    }
+}
+
 impl<'s, P, K, T, S, N> Spec<'s, P, K, T, S, N>
 where
     P: Sync,
@@ -356,16 +384,8 @@ where
     where
         R::Output: Clone,
     {
-        let spec = self.spec;
         One {
-            spec: Spec {
-                source: spec.source,
-                field: spec.field,
-                key: spec.key,
-                nested: Nested(relations),
-                primes: spec.primes,
-                _doc: PhantomData,
-            },
+            spec: self.spec.nest(relations),
         }
     }
 }
@@ -383,9 +403,7 @@ impl<'s, P, K, T, S, N> One<'s, P, K, T, S, N> {
         T: Clone + Send + Sync + 'static,
         B: BatchFn<K2, T>,
     {
-        self.spec
-            .primes
-            .push(Box::new(move |doc: &T| loader.prime(key(doc), doc.clone())));
+        self.spec.add_prime(loader, key);
         self
     }
 }
@@ -457,16 +475,8 @@ where
     where
         R::Output: Clone,
     {
-        let spec = self.spec;
         Many {
-            spec: Spec {
-                source: spec.source,
-                field: spec.field,
-                key: spec.key,
-                nested: Nested(relations),
-                primes: spec.primes,
-                _doc: PhantomData,
-            },
+            spec: self.spec.nest(relations),
         }
     }
 }
@@ -484,9 +494,7 @@ impl<'s, P, K, T, S, N> Many<'s, P, K, T, S, N> {
         T: Clone + Send + Sync + 'static,
         B: BatchFn<K2, T>,
     {
-        self.spec
-            .primes
-            .push(Box::new(move |doc: &T| loader.prime(key(doc), doc.clone())));
+        self.spec.add_prime(loader, key);
         self
     }
 }
