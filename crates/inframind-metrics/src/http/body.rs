@@ -43,19 +43,25 @@ fn count<D: Buf, E>(counter: &mut Option<BodyCounter>, frame: &Option<Result<Fra
 }
 
 pin_project! {
-    /// The request body the inner service sees with
-    /// [`MetricsLayer::count_request_bodies`](crate::MetricsLayer::count_request_bodies): the
-    /// original body, counted into `http_request_size_bytes` when its length was not known up
-    /// front (recorded when it ends or is dropped).
+    /// A request or response body as [`MetricsService`](crate::MetricsService) hands it on: the
+    /// original body, counted into `http_request_size_bytes` or `http_response_size_bytes`
+    /// when its length was not known up front (recorded when it ends or is dropped).
     #[derive(Debug)]
-    pub struct RequestBody<B> {
+    pub struct CountingBody<B> {
         #[pin]
         inner: B,
         counter: Option<BodyCounter>,
     }
 }
 
-impl<B> RequestBody<B> {
+/// The request body the inner service sees with
+/// [`MetricsLayer::count_request_bodies`](crate::MetricsLayer::count_request_bodies).
+pub type RequestBody<B> = CountingBody<B>;
+
+/// The response body of [`MetricsService`](crate::MetricsService).
+pub type ResponseBody<B> = CountingBody<B>;
+
+impl<B> CountingBody<B> {
     pub(crate) fn untracked(inner: B) -> Self {
         Self {
             inner,
@@ -63,13 +69,14 @@ impl<B> RequestBody<B> {
         }
     }
 
-    pub(crate) fn counting(inner: B, slot: Slot) -> Self {
+    /// Counts into `http_request_size_bytes` (`request`) or `http_response_size_bytes`.
+    pub(crate) fn counting(inner: B, slot: Slot, request: bool) -> Self {
         Self {
             inner,
             counter: Some(BodyCounter {
                 slot,
                 bytes: 0,
-                request: true,
+                request,
             }),
         }
     }
@@ -80,64 +87,7 @@ impl<B> RequestBody<B> {
     }
 }
 
-impl<B: Body> Body for RequestBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    #[inline]
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
-        count(this.counter, &frame);
-        Poll::Ready(frame)
-    }
-
-    #[inline]
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-pin_project! {
-    /// The response body of [`MetricsService`](crate::MetricsService): the inner body, counted
-    /// when its length was not known from `Content-Length` or its size hint.
-    #[derive(Debug)]
-    pub struct ResponseBody<B> {
-        #[pin]
-        inner: B,
-        counter: Option<BodyCounter>,
-    }
-}
-
-impl<B> ResponseBody<B> {
-    pub(crate) fn untracked(inner: B) -> Self {
-        Self {
-            inner,
-            counter: None,
-        }
-    }
-
-    pub(crate) fn counting(inner: B, slot: Slot) -> Self {
-        Self {
-            inner,
-            counter: Some(BodyCounter {
-                slot,
-                bytes: 0,
-                request: false,
-            }),
-        }
-    }
-}
-
-impl<B: Body> Body for ResponseBody<B> {
+impl<B: Body> Body for CountingBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 

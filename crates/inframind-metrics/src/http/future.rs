@@ -80,7 +80,7 @@ where
                     }
                     None => {
                         let slot = t.slot.clone();
-                        Ok(res.map(|b| ResponseBody::counting(b, slot)))
+                        Ok(res.map(|b| ResponseBody::counting(b, slot, false)))
                     }
                 }
             }

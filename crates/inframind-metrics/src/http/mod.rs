@@ -58,7 +58,7 @@ mod service;
 pub(crate) mod table;
 mod trace;
 
-pub use body::{RequestBody, ResponseBody};
+pub use body::{CountingBody, RequestBody, ResponseBody};
 pub use endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 pub use future::ResponseFuture;
 pub use layer::MetricsLayer;

@@ -187,7 +187,7 @@ where
                 request_size_known: false,
             } => {
                 let slot = tracking.slot.clone();
-                let req = req.map(|b| RequestBody::counting(b, slot));
+                let req = req.map(|b| RequestBody::counting(b, slot, true));
                 ResponseFuture::tracked(self.inner.call(req), tracking)
             }
         }
