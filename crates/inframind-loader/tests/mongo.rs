@@ -285,15 +285,7 @@ type Full = (Assessment, (Option<User>, Vec<Recommendation>, Vec<Report>));
 
 /// The N+1 way: one query per assessment and relation.
 async fn n_plus_one(db: &Database) -> Vec<Full> {
-    let assessments: Vec<Assessment> = db
-        .collection("assessments")
-        .find(doc! {})
-        .sort(doc! { "_id": 1 })
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let assessments: Vec<Assessment> = find_sorted(db, "assessments", doc! {}).await;
     let mut out = Vec::new();
     for a in assessments {
         let user = db
@@ -301,27 +293,26 @@ async fn n_plus_one(db: &Database) -> Vec<Full> {
             .find_one(doc! { "_id": a.user_id })
             .await
             .unwrap();
-        let recs = db
-            .collection::<Recommendation>("recommendations")
-            .find(doc! { "assessment_id": a.id })
-            .sort(doc! { "_id": 1 })
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let reports = db
-            .collection::<Report>("reports")
-            .find(doc! { "assessment_id": a.id })
-            .sort(doc! { "_id": 1 })
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let recs = find_sorted(db, "recommendations", doc! { "assessment_id": a.id }).await;
+        let reports = find_sorted(db, "reports", doc! { "assessment_id": a.id }).await;
         out.push((a, (user, recs, reports)));
     }
     out
+}
+
+/// The documents of `collection` matching `filter`, in `_id` order.
+async fn find_sorted<T>(db: &Database, collection: &str, filter: Document) -> Vec<T>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    db.collection::<T>(collection)
+        .find(filter)
+        .sort(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
