@@ -7,22 +7,18 @@ use std::task::{Context, Poll, ready};
 use pin_project_lite::pin_project;
 
 use crate::CircuitBreaker;
-use crate::breaker::Permit;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::error::{BreakerError, Rejected};
-
-enum Admission<'a> {
-    Admitted(Permit<'a>),
-    Rejected(Rejected),
-    Done,
-}
+use crate::permit::Admission;
 
 impl CircuitBreaker {
     /// Runs `fut` through the breaker: `Ok` counts as a success, `Err` as a failure.
     ///
-    /// Admission is decided here, when the future is created: a rejected call never polls
-    /// `fut`. Dropping the returned future before it completes counts nothing and hands a
-    /// half-open probe permit back.
+    /// Admission is decided when the returned future is first polled, not when it is made: a
+    /// future built while the circuit was closed does not run if the circuit opened before it
+    /// was polled. A rejected call never polls `fut`. Dropping the returned future before it
+    /// completes counts nothing and hands a half-open probe permit back. Slow-call timing
+    /// starts at admission.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -64,13 +60,9 @@ impl CircuitBreaker {
         F: Future,
         C: Classify<F::Output>,
     {
-        let admission = match self.try_acquire() {
-            Ok(permit) => Admission::Admitted(permit),
-            Err(rejected) => Admission::Rejected(rejected),
-        };
         CallWith {
             fut,
-            admission,
+            admission: Admission::new(self),
             classifier,
         }
     }
@@ -82,7 +74,7 @@ pin_project! {
     pub struct CallWith<'a, F, C> {
         #[pin]
         fut: F,
-        admission: Admission<'a>,
+        admission: Admission<&'a CircuitBreaker>,
         classifier: C,
     }
 }
@@ -97,32 +89,19 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        match this.admission {
-            Admission::Admitted(_) => {}
-            Admission::Rejected(r) => {
-                let r = *r;
-                *this.admission = Admission::Done;
-                return Poll::Ready(Err(r));
-            }
-            Admission::Done => panic!("`CallWith` polled after completion"),
+        if let Err(rejected) = this.admission.admit() {
+            return Poll::Ready(Err(rejected));
         }
         let output = ready!(this.fut.poll(cx));
-        if let Admission::Admitted(permit) = std::mem::replace(this.admission, Admission::Done) {
-            permit.record(this.classifier.classify(&output));
-        }
+        this.admission.finish(this.classifier.classify(&output));
         Poll::Ready(Ok(output))
     }
 }
 
 impl<F, C> std::fmt::Debug for CallWith<'_, F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.admission {
-            Admission::Admitted(_) => "admitted",
-            Admission::Rejected(_) => "rejected",
-            Admission::Done => "done",
-        };
         f.debug_struct("CallWith")
-            .field("admission", &state)
+            .field("admission", &self.admission.stage())
             .finish()
     }
 }

@@ -10,7 +10,7 @@ use crate::events::{Listener, StateTransition};
 /// The longest accepted open duration, probe timeout or time window (one year).
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The largest accepted count window.
-const MAX_WINDOW_CALLS: u32 = 1 << 30;
+const MAX_WINDOW_CALLS: u32 = crate::window::MAX_COUNT_WINDOW;
 /// The largest accepted number of half-open probes.
 pub(crate) const MAX_PROBES: u32 = 10_000;
 
@@ -43,6 +43,21 @@ impl Backoff {
     #[must_use]
     pub const fn exponential(multiplier: f64, max: Duration) -> Self {
         Self { multiplier, max }
+    }
+
+    /// The open duration of a trip after `streak` earlier consecutive trips:
+    /// `base * multiplier^streak`, at most `max`.
+    pub(crate) fn open_duration(self, base: Duration, streak: u32) -> Duration {
+        if streak == 0 {
+            return base;
+        }
+        let exp = i32::try_from(streak).unwrap_or(i32::MAX);
+        let secs = base.as_secs_f64() * self.multiplier.powi(exp);
+        if secs.is_finite() && secs < self.max.as_secs_f64() {
+            Duration::from_secs_f64(secs)
+        } else {
+            self.max
+        }
     }
 }
 

@@ -114,38 +114,42 @@ mod call;
 mod classify;
 mod clock;
 mod config;
+mod core;
 mod error;
 mod events;
+mod permit;
 mod registry;
+mod snapshot;
 mod state;
+mod stripes;
 mod sync;
 mod window;
 
-#[cfg(feature = "http")]
-mod http;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
 
-pub use crate::breaker::{CircuitBreaker, OwnedPermit, Permit};
+pub use crate::breaker::CircuitBreaker;
 pub use crate::call::{Call, CallWith};
 pub use crate::classify::{Classify, DefaultClassifier, Outcome};
 pub use crate::clock::{Clock, ManualClock};
 pub use crate::config::{Backoff, BreakerConfig, BreakerConfigBuilder, ConfigError, SlidingWindow};
 pub use crate::error::{BreakerError, Rejected};
 pub use crate::events::{StateTransition, TransitionReason};
-pub use crate::registry::{BreakerRegistry, BreakerSnapshot};
+pub use crate::permit::{OwnedPermit, Permit};
+pub use crate::registry::BreakerRegistry;
+pub use crate::snapshot::BreakerSnapshot;
 pub use crate::state::CircuitState;
 
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use crate::http::{HttpClassifier, rejected_response};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use crate::layer::CircuitBreakerLayer;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use crate::layer::HttpCircuitBreakerLayer;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use crate::layer::http::{HttpClassifier, rejected_response};
 
 #[cfg(feature = "tower")]
 impl CircuitBreaker {

@@ -3,39 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
 use crate::events::{Listener, StateTransition};
-use crate::{BreakerConfig, CircuitBreaker, CircuitState};
-
-/// A point-in-time view of one breaker, for admin endpoints and scrape-time metrics.
-///
-/// Counts are totals since the breaker was created (operator resets do not clear them).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct BreakerSnapshot {
-    /// The breaker's name.
-    pub name: String,
-    /// The state.
-    pub state: CircuitState,
-    /// Calls that finished and were classified as successes.
-    pub successful_calls: u64,
-    /// Calls that finished and were classified as failures.
-    pub failed_calls: u64,
-    /// Calls refused by the breaker.
-    pub rejected_calls: u64,
-    /// Finished calls at or above the slow-call duration (successes and failures).
-    pub slow_calls: u64,
-    /// The failure rate in percent over the sliding window, when a rate condition is
-    /// configured, the circuit is closed and the window holds the minimum number of calls.
-    pub failure_rate: Option<f64>,
-    /// The slow-call rate in percent, under the same conditions plus a slow-call duration.
-    pub slow_call_rate: Option<f64>,
-    /// While `Open`: the time until probes are admitted.
-    pub remaining_open: Option<Duration>,
-    /// While `Closed`: the current run of consecutive failures.
-    pub consecutive_failures: u64,
-}
+use crate::snapshot::BreakerSnapshot;
+use crate::{BreakerConfig, CircuitBreaker};
 
 struct RegistryInner {
     breakers: RwLock<BTreeMap<Arc<str>, CircuitBreaker>>,

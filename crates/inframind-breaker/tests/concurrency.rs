@@ -41,12 +41,16 @@ async fn half_open_never_admits_more_than_its_permits() {
                 let decided = Arc::clone(&decided);
                 let mut gate = gate.clone();
                 tokio::spawn(async move {
-                    // Admission is decided when the call is created.
-                    let call = b.call(async {
+                    let mut call = std::pin::pin!(b.call(async {
                         ran.fetch_add(1, Ordering::SeqCst);
                         // Hold the probe until every task has tried its luck.
                         gate.wait_for(|open| *open).await.map(|_| ())
-                    });
+                    }));
+                    // Admission is decided at the first poll.
+                    if let std::task::Poll::Ready(done) = futures::poll!(&mut call) {
+                        decided.fetch_add(1, Ordering::SeqCst);
+                        return done;
+                    }
                     decided.fetch_add(1, Ordering::SeqCst);
                     call.await
                 })
@@ -112,13 +116,17 @@ fn half_open_admission_limit_holds_against_racing_threads() {
 async fn dropped_and_cancelled_probe_futures_release_their_permits() {
     let (b, _clock) = open_then_half_open(1);
 
-    // Created but never polled, then dropped.
+    // Created but never polled: it holds no permit (admission is at the first poll).
     let never_polled = b.call(async { Ok::<_, ()>(()) });
-    assert!(
-        b.try_acquire().is_err(),
-        "the unpolled call holds the permit"
-    );
+    let probe = b.try_acquire().expect("an unpolled call holds no permit");
+    drop(probe);
     drop(never_polled);
+
+    // Polled once (pending), then dropped.
+    let mut pending = Box::pin(b.call(std::future::pending::<Result<(), ()>>()));
+    assert!(futures::poll!(&mut pending).is_pending());
+    assert!(b.try_acquire().is_err(), "the polled call holds the permit");
+    drop(pending);
 
     // Polled, pending forever, cancelled by a timeout.
     let cancelled = tokio::time::timeout(

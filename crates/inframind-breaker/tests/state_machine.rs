@@ -93,7 +93,8 @@ fn open_rejects_with_remaining_time_then_half_open_then_closed() {
     // The single probe permit is taken.
     let busy = b.try_acquire().unwrap_err();
     assert_eq!(busy.state(), HalfOpen);
-    assert_eq!(busy.remaining_open(), Some(Duration::ZERO));
+    // The probe's remaining time: at the latest, the probe timeout (60 s) frees its permit.
+    assert_eq!(busy.remaining_open(), Some(Duration::from_secs(60)));
     probe.success();
     assert_eq!(b.state(), Closed);
     assert_eq!(
@@ -269,21 +270,25 @@ fn failure_rate_waits_for_minimum_calls_below_the_window_size() {
     let clock = ManualClock::new();
     let (b, events) = breaker(&clock, |c| {
         c.no_failure_threshold()
-            .failure_rate_threshold(50.0)
+            .failure_rate_threshold(65.0)
             .sliding_window(SlidingWindow::Count(100))
             .minimum_calls(4)
     });
-    fail(&b, 3);
+    fail(&b, 1);
+    succeed(&b, 1);
+    fail(&b, 1);
     assert_eq!(b.state(), Closed, "3 calls are below the minimum of 4");
     assert_eq!(b.snapshot().failure_rate, None);
     succeed(&b, 1);
-    assert_eq!(b.state(), Closed, "a success never trips");
-    assert_eq!(b.snapshot().failure_rate, Some(75.0));
+    assert_eq!(b.state(), Closed, "2 of 4 is below 65 %");
+    assert_eq!(b.snapshot().failure_rate, Some(50.0));
+    fail(&b, 1);
+    assert_eq!(b.state(), Closed, "3 of 5");
     fail(&b, 1);
     assert_eq!(
         b.state(),
         Open,
-        "4 of 5 failed, far from a full window of 100"
+        "4 of 6 failed, far from a full window of 100"
     );
     assert_eq!(last(&events), (Closed, Open, TransitionReason::FailureRate));
 }

@@ -77,8 +77,10 @@ async fn lets_a_probe_through_while_half_open_and_closes_on_its_success() {
     b.try_acquire().unwrap().failure();
     clock.advance(Duration::from_secs(30));
 
-    // The first request is the probe; while it is in flight, others fail fast.
-    let probe = svc.ready().await.unwrap().call(());
+    // The first request is the probe (its permit taken at its first poll); while it is in
+    // flight, others fail fast.
+    let mut probe = Box::pin(svc.ready().await.unwrap().call(()));
+    assert!(futures::poll!(&mut probe).is_pending());
     assert_eq!(b.state(), CircuitState::HalfOpen);
     let second = tokio::time::timeout(Duration::from_secs(5), svc.ready().await.unwrap().call(()))
         .await
@@ -102,7 +104,8 @@ async fn a_dropped_response_future_hands_its_probe_permit_back() {
     }));
     b.try_acquire().unwrap().failure();
     clock.advance(Duration::from_secs(30));
-    let probe = svc.ready().await.unwrap().call(());
+    let mut probe = Box::pin(svc.ready().await.unwrap().call(()));
+    assert!(futures::poll!(&mut probe).is_pending());
     assert!(b.try_acquire().is_err());
     drop(probe);
     b.try_acquire().expect("permit handed back").success();
@@ -117,7 +120,7 @@ fn status(code: u16) -> Response<String> {
 }
 
 #[tokio::test]
-async fn http_adapter_answers_503_with_retry_after_and_classifies_5xx_only() {
+async fn http_adapter_answers_503_with_retry_after_and_classifies_by_status() {
     let clock = ManualClock::new();
     let b = breaker(&clock, 3);
     let hits = Arc::new(AtomicUsize::new(0));
@@ -134,11 +137,12 @@ async fn http_adapter_answers_503_with_retry_after_and_classifies_5xx_only() {
     // 4xx answers are the client's problem: they never trip the circuit.
     for _ in 0..10 {
         assert_eq!(svc.clone().oneshot(get(404)).await.unwrap().status(), 404);
-        assert_eq!(svc.clone().oneshot(get(429)).await.unwrap().status(), 429);
+        assert_eq!(svc.clone().oneshot(get(400)).await.unwrap().status(), 400);
     }
     assert_eq!(b.state(), CircuitState::Closed);
-    // 5xx answers do.
-    for code in [500, 502, 504] {
+    assert_eq!(b.snapshot().ignored_calls, 20);
+    // 5xx and 429 answers do.
+    for code in [500, 429, 504] {
         assert_eq!(svc.clone().oneshot(get(code)).await.unwrap().status(), code);
     }
     assert_eq!(b.state(), CircuitState::Open);
@@ -200,4 +204,184 @@ async fn custom_classifier_on_the_layer() {
     assert_eq!(b.state(), CircuitState::Closed);
     svc.clone().oneshot("timeout").await.unwrap_err();
     assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[tokio::test]
+async fn a_client_error_does_not_reset_the_run_of_server_errors() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 5);
+    let svc = HttpCircuitBreakerLayer::new(b.clone()).layer_service(service_fn(
+        |req: Request<()>| async move {
+            let code: u16 = req.uri().path()[1..].parse().unwrap();
+            Ok::<_, Infallible>(status(code))
+        },
+    ));
+    let get = |code: u16| Request::get(format!("/{code}")).body(()).unwrap();
+    for code in [500, 500, 500, 500, 404] {
+        svc.clone().oneshot(get(code)).await.unwrap();
+    }
+    let snap = b.snapshot();
+    assert_eq!(
+        snap.consecutive_failures, 4,
+        "the 404 is ignored, not a success"
+    );
+    assert_eq!(
+        (snap.failed_calls, snap.successful_calls, snap.ignored_calls),
+        (4, 0, 1)
+    );
+    svc.clone().oneshot(get(503)).await.unwrap();
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[tokio::test]
+async fn a_client_error_does_not_dilute_the_failure_rate() {
+    let b = CircuitBreaker::new(
+        "rate",
+        BreakerConfig::builder()
+            .no_failure_threshold()
+            .failure_rate_threshold(50.0)
+            .sliding_window(inframind_breaker::SlidingWindow::Count(4))
+            .minimum_calls(4)
+            .build()
+            .unwrap(),
+    );
+    let svc = HttpCircuitBreakerLayer::new(b.clone()).layer_service(service_fn(
+        |req: Request<()>| async move {
+            let code: u16 = req.uri().path()[1..].parse().unwrap();
+            Ok::<_, Infallible>(status(code))
+        },
+    ));
+    let get = |code: u16| Request::get(format!("/{code}")).body(()).unwrap();
+    for code in [200, 500, 404, 404, 404, 200] {
+        svc.clone().oneshot(get(code)).await.unwrap();
+    }
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "3 counted calls: below the minimum"
+    );
+    svc.clone().oneshot(get(500)).await.unwrap();
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "2 failures of 4 counted calls"
+    );
+}
+
+#[tokio::test]
+async fn the_http_classifier_is_configurable() {
+    use inframind_breaker::{Classify, HttpClassifier};
+    let res = |code: u16| status(code);
+    let c = HttpClassifier::new()
+        .client_errors(Outcome::Failure)
+        .too_many_requests(Outcome::Ignore)
+        .server_errors(Outcome::Failure)
+        .errors(Outcome::Ignore);
+    assert_eq!(c.classify(&res(400)), Outcome::Failure);
+    assert_eq!(c.classify(&res(429)), Outcome::Ignore);
+    assert_eq!(c.classify(&res(502)), Outcome::Failure);
+    assert_eq!(c.classify(&res(302)), Outcome::Success);
+    let err: Result<Response<String>, &str> = Err("reset");
+    assert_eq!(c.classify(&err), Outcome::Ignore);
+    assert_eq!(HttpClassifier::default(), HttpClassifier::new());
+    assert_eq!(HttpClassifier::new().classify(&res(408)), Outcome::Failure);
+}
+
+#[tokio::test]
+async fn a_response_future_made_while_closed_is_rejected_if_the_circuit_opened_before_its_first_poll()
+ {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 1);
+    let polled = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&polled);
+    let mut svc = b.layer().layer_service(service_fn(move |_: ()| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Infallible>("ran")
+        }
+    }));
+    let early = svc.ready().await.unwrap().call(());
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), CircuitState::Open);
+    let Err(BreakerError::Rejected(r)) = early.await else {
+        panic!("a future polled after the circuit opened must be rejected");
+    };
+    assert_eq!(r.state(), CircuitState::Open);
+    assert_eq!(
+        polled.load(Ordering::SeqCst),
+        0,
+        "the inner future never ran"
+    );
+    assert_eq!(b.snapshot().rejected_calls, 1);
+
+    // The same for the HTTP variant: a 503.
+    b.reset();
+    let mut http =
+        HttpCircuitBreakerLayer::new(b.clone()).layer_service(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(status(200))
+        }));
+    let early = http.ready().await.unwrap().call(Request::new(()));
+    b.force_open();
+    assert_eq!(
+        early.await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn a_call_made_while_closed_is_rejected_if_the_circuit_opened_before_its_first_poll() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, 1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&ran);
+    let early = b.call(async move {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, ()>(())
+    });
+    b.try_acquire().unwrap().failure();
+    let Err(BreakerError::Rejected(r)) = early.await else {
+        panic!("a call polled after the circuit opened must be rejected");
+    };
+    assert_eq!(r.state(), CircuitState::Open);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_request_rejected_by_busy_probes_retries_after_the_probes_remaining_time() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::new(
+        "upstream",
+        BreakerConfig::builder()
+            .failure_threshold(1)
+            .recovery_timeout(Duration::from_secs(30))
+            .probe_timeout(Duration::from_secs(10))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let mut svc =
+        HttpCircuitBreakerLayer::new(b.clone()).layer_service(service_fn(|_: Request<()>| {
+            std::future::pending::<Result<Response<String>, Infallible>>()
+        }));
+    b.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_secs(30));
+    let mut probe = Box::pin(svc.ready().await.unwrap().call(Request::new(())));
+    assert!(futures::poll!(&mut probe).is_pending());
+    clock.advance(Duration::from_millis(3_200));
+    let res = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.headers()[header::RETRY_AFTER],
+        "7",
+        "6.8 s of the probe's 10 s left, rounded up"
+    );
+    let r = b.try_acquire().unwrap_err();
+    assert_eq!(r.remaining_open(), Some(Duration::from_millis(6_800)));
 }

@@ -1,41 +1,52 @@
+//! [`ResponseFuture`], and the admission-and-classification core it shares with the HTTP
+//! variant's future.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
-use crate::breaker::OwnedPermit;
+use crate::CircuitBreaker;
 use crate::classify::Classify;
 use crate::error::{BreakerError, Rejected};
+use crate::permit::Admission;
 
 pin_project! {
-    /// Admission plus the inner future; resolves to the inner output or the rejection.
-    struct Guarded<F, C> {
+    /// The inner future behind a breaker: admitted at its first poll, classified when done.
+    pub(crate) struct Guarded<F, C> {
+        // `None` for a request rejected before the inner service was called.
         #[pin]
         fut: Option<F>,
-        permit: Option<OwnedPermit>,
-        rejected: Option<Rejected>,
+        admission: Admission<CircuitBreaker>,
         classifier: C,
     }
 }
 
 impl<F, C> Guarded<F, C> {
-    fn admitted(fut: F, permit: OwnedPermit, classifier: C) -> Self {
+    /// A request the circuit admitted when the service was called: the permit is taken at
+    /// the first poll.
+    #[inline]
+    pub(crate) fn called(fut: F, breaker: CircuitBreaker, classifier: C) -> Self {
         Self {
             fut: Some(fut),
-            permit: Some(permit),
-            rejected: None,
+            admission: Admission::new(breaker),
             classifier,
         }
     }
 
-    fn rejected(rejected: Rejected, classifier: C) -> Self {
+    /// A request the circuit rejected when the service was called.
+    #[cold]
+    pub(crate) fn rejected(rejected: Rejected, breaker: CircuitBreaker, classifier: C) -> Self {
         Self {
             fut: None,
-            permit: None,
-            rejected: Some(rejected),
+            admission: Admission::rejected(breaker, rejected),
             classifier,
         }
+    }
+
+    pub(crate) fn stage(&self) -> &'static str {
+        self.admission.stage()
     }
 }
 
@@ -44,23 +55,22 @@ where
     F: Future,
     C: Classify<F::Output>,
 {
+    /// Asks the breaker at the first poll (a rejected request never polls `fut`), then polls
+    /// `fut` and records its classified output.
     #[inline]
-    fn poll_guarded(
+    pub(crate) fn poll_guarded(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<F::Output, Rejected>> {
-        let mut this = self.project();
-        if let Some(r) = this.rejected.take() {
-            return Poll::Ready(Err(r));
+        let this = self.project();
+        if let Err(rejected) = this.admission.admit() {
+            return Poll::Ready(Err(rejected));
         }
-        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-            panic!("circuit breaker response future polled after completion");
+        let Some(fut) = this.fut.as_pin_mut() else {
+            unreachable!("a request without a future is rejected at its first poll");
         };
         let output = ready!(fut.poll(cx));
-        this.fut.set(None);
-        if let Some(permit) = this.permit.take() {
-            permit.record(this.classifier.classify(&output));
-        }
+        this.admission.finish(this.classifier.classify(&output));
         Poll::Ready(Ok(output))
     }
 }
@@ -68,7 +78,11 @@ where
 pin_project! {
     /// The response future of [`CircuitBreakerService`](super::CircuitBreakerService).
     ///
-    /// A rejected request resolves on its first poll without touching the inner service.
+    /// The breaker is asked twice. When the service is called, a request the circuit rejects
+    /// never reaches the inner service. A request it lets through takes its permit at the
+    /// future's first poll, so a future made before the circuit opened is rejected then and
+    /// its inner future is dropped unpolled. A rejected request resolves with
+    /// [`BreakerError::Rejected`].
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, C> {
         #[pin]
@@ -77,16 +91,9 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(super) fn admitted(fut: F, permit: OwnedPermit, classifier: C) -> Self {
-        Self {
-            inner: Guarded::admitted(fut, permit, classifier),
-        }
-    }
-
-    pub(super) fn rejected(rejected: Rejected, classifier: C) -> Self {
-        Self {
-            inner: Guarded::rejected(rejected, classifier),
-        }
+    #[inline]
+    pub(super) fn new(inner: Guarded<F, C>) -> Self {
+        Self { inner }
     }
 }
 
@@ -110,62 +117,7 @@ where
 impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("rejected", &self.inner.rejected)
-            .field("admitted", &self.inner.permit.is_some())
-            .finish()
-    }
-}
-
-#[cfg(feature = "http")]
-pin_project! {
-    /// The response future of [`HttpCircuitBreakerService`](super::HttpCircuitBreakerService):
-    /// a rejected request resolves to `503 Service Unavailable` with `Retry-After`.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct HttpResponseFuture<F, C> {
-        #[pin]
-        inner: Guarded<F, C>,
-    }
-}
-
-#[cfg(feature = "http")]
-impl<F, C> HttpResponseFuture<F, C> {
-    pub(super) fn admitted(fut: F, permit: OwnedPermit, classifier: C) -> Self {
-        Self {
-            inner: Guarded::admitted(fut, permit, classifier),
-        }
-    }
-
-    pub(super) fn rejected(rejected: Rejected, classifier: C) -> Self {
-        Self {
-            inner: Guarded::rejected(rejected, classifier),
-        }
-    }
-}
-
-#[cfg(feature = "http")]
-impl<F, C, B, E> Future for HttpResponseFuture<F, C>
-where
-    F: Future<Output = Result<http::Response<B>, E>>,
-    C: Classify<Result<http::Response<B>, E>>,
-    B: Default,
-{
-    type Output = Result<http::Response<B>, E>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match ready!(self.project().inner.poll_guarded(cx)) {
-            Ok(result) => result,
-            Err(r) => Ok(crate::http::rejected_response(&r)),
-        })
-    }
-}
-
-#[cfg(feature = "http")]
-impl<F, C> std::fmt::Debug for HttpResponseFuture<F, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpResponseFuture")
-            .field("rejected", &self.inner.rejected)
-            .field("admitted", &self.inner.permit.is_some())
-            .finish()
+            .field("admission", &self.inner.stage())
+            .finish_non_exhaustive()
     }
 }
