@@ -7,7 +7,9 @@ pub enum Outcome {
     Success,
     /// The dependency failed; this counts towards opening the circuit.
     Failure,
-    /// Neither: the call is not counted at all (a half-open probe permit is handed back).
+    /// Neither: the call does not end a run of failures, does not enter the sliding window,
+    /// and a half-open probe's permit is handed back. It is counted only in
+    /// [`BreakerSnapshot::ignored_calls`](crate::BreakerSnapshot::ignored_calls).
     Ignore,
 }
 
@@ -23,7 +25,7 @@ impl Outcome {
 ///
 /// Implemented for closures `Fn(&T) -> Outcome`, for [`DefaultClassifier`] (`Err` is a
 /// failure) and, with the `http` feature, for `HttpClassifier`
-/// (errors and 5xx are failures, 4xx are not).
+/// (errors, 5xx and 429 are failures, other 4xx are ignored).
 ///
 /// ```
 /// use inframind_breaker::{Classify, Outcome};

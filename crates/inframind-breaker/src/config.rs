@@ -18,13 +18,16 @@ pub(crate) const MAX_PROBES: u32 = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SlidingWindow {
-    /// The last `n` calls (kept in up to 16 buckets, so the window slides a bucket at a time).
+    /// Exactly the last `n` recorded calls (at most 2^20), sliding one call at a time.
     ///
     /// Every call bumps one shared counter; under heavy multi-thread contention prefer
     /// [`SlidingWindow::Time`], whose bookkeeping is striped per thread.
     Count(u32),
-    /// The calls of the last duration (kept in 16 buckets of a sixteenth each, advanced by
-    /// compare-and-swap, striped per thread).
+    /// The calls of the last duration, in 16 slices of a sixteenth each (one slice per
+    /// millisecond below 16 ms): a call leaves the window when its slice is no longer one of
+    /// the last 16, so the window slides a slice at a time and covers between 15/16 of the
+    /// duration and all of it. Slices are numbered from the breaker's creation; bookkeeping
+    /// is striped per thread.
     Time(Duration),
 }
 
@@ -104,8 +107,9 @@ impl std::error::Error for ConfigError {}
 
 /// A validated breaker configuration. Build one with [`BreakerConfig::builder`].
 ///
-/// The defaults are the spec's `failure_threshold=5, recovery_timeout=60`: open after 5
-/// consecutive failures, stay open 60 s, then admit one probe whose success closes the circuit.
+/// The defaults: open after 5 consecutive failures (`failure_threshold = 5`), stay open 60 s
+/// (`recovery_timeout = 60 s`), then admit one probe whose success closes the circuit. No
+/// rate condition is on; when one is, the window is the last 100 calls with a minimum of 20.
 #[derive(Clone)]
 pub struct BreakerConfig {
     pub(crate) failure_threshold: Option<u32>,
@@ -238,7 +242,8 @@ pub struct BreakerConfigBuilder {
 }
 
 impl BreakerConfigBuilder {
-    /// Open after `n` consecutive failures (the spec's `failure_threshold`; default 5).
+    /// Open after `n` consecutive failures (default 5). A success ends the run; an
+    /// [`Outcome::Ignore`](crate::Outcome::Ignore) does not.
     pub fn failure_threshold(mut self, n: u32) -> Self {
         self.config.failure_threshold = Some(n);
         self
@@ -275,8 +280,9 @@ impl BreakerConfigBuilder {
         self
     }
 
-    /// Rates are evaluated only once the window holds this many calls (default 20). It takes
-    /// effect before a count window is full, and is capped at the count window's size.
+    /// Rates are evaluated, on every recorded call, once the window holds this many calls
+    /// (default 20). It takes effect before a count window is full, and is capped at the
+    /// count window's size.
     pub fn minimum_calls(mut self, n: u32) -> Self {
         self.config.minimum_calls = n;
         self
@@ -410,7 +416,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_the_spec() {
+    fn defaults_open_after_five_failures_for_sixty_seconds() {
         let c = BreakerConfig::default();
         assert_eq!(c.failure_threshold(), Some(5));
         assert_eq!(c.recovery_timeout(), Duration::from_secs(60));

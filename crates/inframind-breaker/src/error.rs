@@ -23,8 +23,10 @@ impl Rejected {
         self.state
     }
 
-    /// The remaining open time: until the open circuit admits probes (`Open`), zero while
-    /// half-open probes are busy (`HalfOpen`), unknown for a forced-open circuit.
+    /// The time until a retry may be admitted: until the open circuit admits probes
+    /// (`Open`); while every half-open probe permit is taken (`HalfOpen`), the probes'
+    /// remaining time, after which the probe timeout writes them off (a permit may free up
+    /// sooner, when a probe finishes); unknown for a forced-open circuit.
     #[must_use]
     pub fn remaining_open(&self) -> Option<Duration> {
         self.remaining

@@ -35,9 +35,11 @@
 //!     let status = if req.uri().host() == Some("api.openai.com") { 500 } else { 200 };
 //!     Ok::<_, http::Error>(Response::builder().status(status).body(String::from("{}"))?)
 //! });
-//! // Transport errors (timeouts included) and 5xx are failures; 4xx are not.
-//! // (With the `http` feature, `inframind_breaker::HttpClassifier` does exactly this.)
+//! // Transport errors (timeouts included) and 5xx are failures; 4xx say nothing about the
+//! // provider and are ignored. (With the `http` feature, `inframind_breaker::HttpClassifier`
+//! // does this and more.)
 //! let classify = |r: &Result<Response<String>, http::Error>| match r {
+//!     Ok(res) if res.status().is_client_error() => Outcome::Ignore,
 //!     Ok(res) => Outcome::failure_if(res.status().is_server_error()),
 //!     Err(_) => Outcome::Failure,
 //! };
@@ -75,12 +77,17 @@
 //!
 //! - **States**: [`CircuitState::Closed`], `Open`, `HalfOpen`, plus the operator overrides
 //!   `ForcedOpen`, `ForcedClosed` and `Disabled` (metrics only).
-//! - **Trip conditions**, combinable ([`BreakerConfig::builder`]): consecutive failures (the
-//!   spec's `failure_threshold`), failure rate and slow-call rate over a count- or time-based
-//!   [`SlidingWindow`] with a minimum number of calls that applies before the window is full.
+//! - **Trip conditions**, combinable ([`BreakerConfig::builder`]): consecutive failures
+//!   (`failure_threshold`), failure rate and slow-call rate over a [`SlidingWindow`]: exactly
+//!   the last `n` calls, or the last 16 slices of a duration. Rates are evaluated on every
+//!   recorded call once the window holds the minimum number of calls, which applies before
+//!   the window is full. [`Outcome::Ignore`] counts nowhere: it neither ends a run of
+//!   failures nor dilutes a rate.
 //! - **Open duration** (`recovery_timeout`), optionally growing over consecutive trips
 //!   ([`Backoff`]) and jittered. **Half-open** admits a limited number of probes and closes on
 //!   their success rate; it reopens as soon as that rate cannot be reached.
+//! - **Admission** happens when a call's future is first polled, not when it is made, so a
+//!   future built while closed does not run if the circuit opened meanwhile.
 //! - **Generations**: every transition bumps a generation in the state word; outcomes of calls
 //!   admitted under an earlier state are ignored. A dropped or cancelled call gives its probe
 //!   permit back ([`Permit`] is an RAII guard), and probes that never finish are written off
@@ -97,9 +104,10 @@
 //!
 //! While closed, a call reads the state word and adds to a per-thread, cache-padded counter
 //! stripe: no lock, no allocation, no boxed future. Two threads sharing one breaker write to a
-//! common cache line only on failures (or, with a count window, for the shared call counter).
-//! Time-window buckets are claimed by compare-and-swap. The clock is read only for time windows, slow-call detection, and calls
-//! that meet an open circuit. Figures against `failsafe`, `recloser` and tower-resilience are
+//! common cache line only on failures (or, with a count window, for the shared call counter;
+//! its ring and tally are written only when an outcome differs from the one it replaces).
+//! Time-window buckets are claimed by compare-and-swap. The clock is read only for time
+//! windows, slow-call detection, and calls that meet an open circuit. Figures against `failsafe`, `recloser` and tower-resilience are
 //! in the workspace's `docs/benchmarks.md`.
 //!
 //! # Features

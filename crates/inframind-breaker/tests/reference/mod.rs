@@ -18,26 +18,26 @@ use inframind_breaker::{
 
 /// The sliding window, in calls or milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Window {
+pub(crate) enum Window {
     Count(u32),
     TimeMs(u64),
 }
 
 /// A breaker configuration in the model's terms (times in milliseconds, no jitter).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub failure_threshold: Option<u32>,
-    pub failure_rate: Option<f64>,
-    pub slow_rate: Option<f64>,
-    pub slow_ms: Option<u64>,
-    pub window: Window,
-    pub minimum_calls: u32,
-    pub recovery_ms: u64,
+pub(crate) struct Config {
+    pub(crate) failure_threshold: Option<u32>,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) slow_rate: Option<f64>,
+    pub(crate) slow_ms: Option<u64>,
+    pub(crate) window: Window,
+    pub(crate) minimum_calls: u32,
+    pub(crate) recovery_ms: u64,
     /// Multiplier and cap in milliseconds.
-    pub backoff: Option<(f64, u64)>,
-    pub half_open_max_calls: u32,
-    pub half_open_success_rate: f64,
-    pub probe_timeout_ms: u64,
+    pub(crate) backoff: Option<(f64, u64)>,
+    pub(crate) half_open_max_calls: u32,
+    pub(crate) half_open_success_rate: f64,
+    pub(crate) probe_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -61,7 +61,7 @@ impl Default for Config {
 
 impl Config {
     /// The real breaker's configuration builder for this model configuration.
-    pub fn builder(&self, clock: &ManualClock) -> BreakerConfigBuilder {
+    pub(crate) fn builder(&self, clock: &ManualClock) -> BreakerConfigBuilder {
         let ms = Duration::from_millis;
         let mut b = BreakerConfig::builder()
             .clock(clock.clone())
@@ -137,18 +137,18 @@ fn ceil_ms(d: Duration) -> u64 {
 
 /// What a call was admitted under.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     generation: u64,
-    pub mode: CircuitState,
+    pub(crate) mode: CircuitState,
     start_ms: u64,
 }
 
 /// A rejection: the rejecting state and the remaining time.
-pub type Rejection = (CircuitState, Option<Duration>);
+pub(crate) type Rejection = (CircuitState, Option<Duration>);
 
 /// A call's reported outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success,
     Failure,
     Ignore,
@@ -158,11 +158,11 @@ pub enum Outcome {
 
 /// One state transition as a listener sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub from: CircuitState,
-    pub to: CircuitState,
-    pub reason: TransitionReason,
-    pub open_for: Option<Duration>,
+pub(crate) struct Event {
+    pub(crate) from: CircuitState,
+    pub(crate) to: CircuitState,
+    pub(crate) reason: TransitionReason,
+    pub(crate) open_for: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,21 +182,21 @@ struct Probes {
 
 /// What [`BreakerSnapshot`] should say.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Expected {
-    pub state: CircuitState,
-    pub successful_calls: u64,
-    pub failed_calls: u64,
-    pub rejected_calls: u64,
-    pub slow_calls: u64,
-    pub ignored_calls: u64,
-    pub failure_rate: Option<f64>,
-    pub slow_call_rate: Option<f64>,
-    pub remaining_open: Option<Duration>,
-    pub consecutive_failures: u64,
+pub(crate) struct Expected {
+    pub(crate) state: CircuitState,
+    pub(crate) successful_calls: u64,
+    pub(crate) failed_calls: u64,
+    pub(crate) rejected_calls: u64,
+    pub(crate) slow_calls: u64,
+    pub(crate) ignored_calls: u64,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) slow_call_rate: Option<f64>,
+    pub(crate) remaining_open: Option<Duration>,
+    pub(crate) consecutive_failures: u64,
 }
 
 impl Expected {
-    pub fn of(s: &BreakerSnapshot) -> Self {
+    pub(crate) fn of(s: &BreakerSnapshot) -> Self {
         Self {
             state: s.state,
             successful_calls: s.successful_calls,
@@ -214,10 +214,10 @@ impl Expected {
 
 /// The reference model.
 #[derive(Debug, Clone)]
-pub struct Model {
+pub(crate) struct Model {
     cfg: Config,
     now_ms: u64,
-    pub state: CircuitState,
+    pub(crate) state: CircuitState,
     generation: u64,
     deadline_ms: u64,
     /// The current closed phase's run of failures and recorded calls.
@@ -230,11 +230,11 @@ pub struct Model {
     slow: u64,
     rejected: u64,
     ignored: u64,
-    pub events: Vec<Event>,
+    pub(crate) events: Vec<Event>,
 }
 
 impl Model {
-    pub fn new(cfg: Config) -> Self {
+    pub(crate) fn new(cfg: Config) -> Self {
         Self {
             cfg,
             now_ms: 0,
@@ -259,7 +259,7 @@ impl Model {
         }
     }
 
-    pub fn advance(&mut self, ms: u64) {
+    pub(crate) fn advance(&mut self, ms: u64) {
         self.now_ms += ms;
     }
 
@@ -300,7 +300,7 @@ impl Model {
         }
     }
 
-    pub fn acquire(&mut self) -> Result<Ticket, Rejection> {
+    pub(crate) fn acquire(&mut self) -> Result<Ticket, Rejection> {
         loop {
             match self.state {
                 CircuitState::Closed | CircuitState::ForcedClosed | CircuitState::Disabled => {
@@ -352,7 +352,7 @@ impl Model {
         }
     }
 
-    pub fn finish(&mut self, ticket: Ticket, outcome: Outcome) {
+    pub(crate) fn finish(&mut self, ticket: Ticket, outcome: Outcome) {
         let failed = match outcome {
             Outcome::Drop => return self.probe_done(ticket, Outcome::Ignore),
             Outcome::Ignore => {
@@ -496,14 +496,14 @@ impl Model {
     }
 
     /// An operator override: `ForcedOpen`, `ForcedClosed`, `Disabled`, or `Closed` (reset).
-    pub fn set_state(&mut self, to: CircuitState) {
+    pub(crate) fn set_state(&mut self, to: CircuitState) {
         self.enter(to, 0, TransitionReason::Manual, None);
         if to == CircuitState::Closed {
             self.trip_streak = 0;
         }
     }
 
-    pub fn expected(&self) -> Expected {
+    pub(crate) fn expected(&self) -> Expected {
         let rates = match self.state {
             CircuitState::Closed | CircuitState::ForcedClosed if self.cfg.uses_window() => {
                 self.rates()
