@@ -204,3 +204,47 @@ fn concurrent_outcomes_in_a_count_window_agree_with_the_model() {
         agrees_with_some_order(&b, transitions.load(Ordering::SeqCst), &orders);
     });
 }
+
+#[test]
+fn concurrent_failures_pushing_calls_out_of_a_full_count_window_agree_with_the_model() {
+    model(|| {
+        let clock = ManualClock::new();
+        let cfg = Config {
+            failure_threshold: None,
+            failure_rate: Some(100.0),
+            window: Window::Count(2),
+            minimum_calls: 2,
+            ..Config::default()
+        };
+        let transitions = Arc::new(AtomicUsize::new(0));
+        let sink = Arc::clone(&transitions);
+        let b = CircuitBreaker::new(
+            "loom",
+            cfg.builder(&clock)
+                .on_transition(move |_| {
+                    sink.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+                .unwrap(),
+        );
+        // A full window [F, S]; two failures push both out, whatever their order.
+        b.try_acquire().unwrap().failure();
+        b.try_acquire().unwrap().success();
+        let p1 = b.try_acquire_owned().unwrap();
+        let p2 = b.try_acquire_owned().unwrap();
+        let t = loom::thread::spawn(move || p1.failure());
+        p2.failure();
+        t.join().unwrap();
+        assert_eq!(b.state(), CircuitState::Open);
+        let mut m = Model::new(cfg.clone());
+        for outcome in [Outcome::Failure, Outcome::Success] {
+            let t = m.acquire().unwrap();
+            m.finish(t, outcome);
+        }
+        let tickets = [m.acquire().unwrap(), m.acquire().unwrap()];
+        for t in tickets {
+            m.finish(t, Outcome::Failure);
+        }
+        agrees_with_some_order(&b, transitions.load(Ordering::SeqCst), &[m]);
+    });
+}

@@ -83,7 +83,7 @@ impl Inner {
         let stripes = stripe_count();
         let window = config
             .uses_window()
-            .then(|| Window::new(config.window, stripes));
+            .then(|| Window::new(config.window, stripes, config.slow_call_duration.is_some()));
         let time_calls = config.slow_call_duration.is_some();
         let time_records = time_calls || window.as_ref().is_some_and(Window::is_time);
         let needed = config.required_probe_successes();
@@ -578,10 +578,10 @@ impl Rates {
             return None;
         }
         #[allow(clippy::cast_precision_loss)]
-        let rate = |n: u64| n as f64 * 100.0 / counts.calls as f64;
+        let rate = |n: u64, of: u64| n as f64 * 100.0 / of.max(1) as f64;
         Some(Self {
-            failure: rate(counts.failures),
-            slow: rate(counts.slow),
+            failure: rate(counts.failures, counts.calls),
+            slow: rate(counts.slow, counts.slow_calls),
         })
     }
 }

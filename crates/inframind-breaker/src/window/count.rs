@@ -1,15 +1,18 @@
 //! The count window: exactly the outcomes of the last `n` recorded calls.
 //!
 //! A shared counter numbers the recorded calls of the current closed phase. Call `i` keeps its
-//! outcome (two bits: failed, slow) in ring position `i % n`, and the ring's previous entry
-//! there is call `i - n`, which leaves the window. A tally word holds the failures and slow
-//! calls in the window, so reading the window is two loads, whatever `n` is.
+//! outcome (two bits: failed, slow) in ring position `i % n`, where it replaces call `i - n`,
+//! which leaves the window. A tally word holds the calls in the window and the failures among
+//! them, and a second one the slow calls (when slow calls are timed), so reading the window
+//! is one or two loads whatever `n` is. Each tally moves by compare-and-swap, so every value
+//! it takes is the window after some order of the calls recorded so far, and the rates are
+//! evaluated on the value the call's own update produced.
 //!
-//! Successes replacing successes write nothing but the counter: the ring is written only where
-//! an outcome differs from the one it replaces, and the tally only when its counts change.
-//! Sequentially the window is exact. Two calls whose numbers are `n` apart recording at the
-//! same instant (only possible with at least `n` calls finishing concurrently) may see each
-//! other's ring entry late; the tally then stays within `0..=n` and heals as calls go by.
+//! Successes replacing successes in a full window write nothing but the counter: the ring is
+//! written only where an outcome differs from the one it replaces, and a tally only when it
+//! changes. Sequentially the window is exact. A call that stalls between taking its number
+//! and writing its ring entry while `n` later calls pass may make the call `n` after it
+//! remove the wrong outcome; the tallies stay within `0..=n` and heal as calls go by.
 
 use crossbeam_utils::CachePadded;
 
@@ -23,13 +26,6 @@ pub(crate) const MAX_CALLS: u32 = 1 << 20;
 const SEQ_BITS: u32 = 64 - GEN_BITS;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 
-// The tally word: | generation (21) | failures (21) | slow (21) | 0 |.
-const TALLY_FIELD: u32 = 21;
-const TALLY_MASK: u64 = (1 << TALLY_FIELD) - 1;
-const TALLY_GEN_SHIFT: u32 = 2 * TALLY_FIELD + 1;
-const TALLY_FAIL_SHIFT: u32 = TALLY_FIELD + 1;
-const TALLY_SLOW_SHIFT: u32 = 1;
-
 const FAILED: u64 = 0b01;
 const SLOW: u64 = 0b10;
 const ENTRIES_PER_WORD: u64 = 32;
@@ -39,46 +35,111 @@ const fn seq_tag(generation: u64, seq: u64) -> u64 {
     ((generation & GEN_MASK) << SEQ_BITS) | (seq & SEQ_MASK)
 }
 
-#[inline]
-const fn pack_tally(generation: u64, failures: u64, slow: u64) -> u64 {
-    ((generation & GEN_MASK) << TALLY_GEN_SHIFT)
-        | ((failures & TALLY_MASK) << TALLY_FAIL_SHIFT)
-        | ((slow & TALLY_MASK) << TALLY_SLOW_SHIFT)
-}
+// A tally word: | generation (21 bits) | calls (21) | marked calls (21) | 0 |.
+const FIELD: u32 = 21;
+const FIELD_MASK: u64 = (1 << FIELD) - 1;
+const GEN_SHIFT: u32 = 2 * FIELD + 1;
+const CALLS_SHIFT: u32 = FIELD + 1;
+const MARKED_SHIFT: u32 = 1;
 
-#[inline]
-const fn tally_gen(raw: u64) -> u64 {
-    raw >> TALLY_GEN_SHIFT
-}
+/// Calls in the window and how many of them carry one mark (failed, or slow).
+#[derive(Debug)]
+struct Tally(CachePadded<AtomicU64>);
 
-#[inline]
-const fn tally_counts(raw: u64) -> (u64, u64) {
-    (
-        (raw >> TALLY_FAIL_SHIFT) & TALLY_MASK,
-        (raw >> TALLY_SLOW_SHIFT) & TALLY_MASK,
-    )
+impl Tally {
+    fn new() -> Self {
+        // Generation `GEN_MASK`: empty for every other generation.
+        Self(CachePadded::new(AtomicU64::new(Self::pack(GEN_MASK, 0, 0))))
+    }
+
+    const fn pack(generation: u64, calls: u64, marked: u64) -> u64 {
+        ((generation & GEN_MASK) << GEN_SHIFT)
+            | ((calls & FIELD_MASK) << CALLS_SHIFT)
+            | ((marked & FIELD_MASK) << MARKED_SHIFT)
+    }
+
+    /// `(calls, marked)` of `raw` if it belongs to `generation`.
+    const fn read(raw: u64, generation: u64) -> (u64, u64) {
+        if raw >> GEN_SHIFT == generation {
+            (
+                (raw >> CALLS_SHIFT) & FIELD_MASK,
+                (raw >> MARKED_SHIFT) & FIELD_MASK,
+            )
+        } else {
+            (0, 0)
+        }
+    }
+
+    fn get(&self, generation: u64) -> (u64, u64) {
+        Self::read(self.0.load(Ordering::Acquire), generation)
+    }
+
+    /// Applies one call: `joins` if it adds to the window's calls (one of the first `size`),
+    /// `marked` if it carries the mark, `left_marked` if the call it replaced did. Returns
+    /// `(calls, marked)` after it, or `None` if the breaker left `generation`.
+    #[inline]
+    fn apply(
+        &self,
+        size: u64,
+        generation: u64,
+        joins: bool,
+        marked: bool,
+        left_marked: bool,
+        is_current: impl Fn() -> bool,
+    ) -> Option<(u64, u64)> {
+        let mut raw = self.0.load(Ordering::Acquire);
+        if !joins && marked == left_marked {
+            return Some(Self::read(raw, generation));
+        }
+        loop {
+            let (calls, count) = if raw >> GEN_SHIFT == generation {
+                Self::read(raw, generation)
+            } else if is_current() {
+                // An earlier phase's tally: this phase starts from zero.
+                (0, 0)
+            } else {
+                return None;
+            };
+            let calls = (calls + u64::from(joins)).min(size);
+            let count = (count + u64::from(marked))
+                .saturating_sub(u64::from(left_marked))
+                .min(calls);
+            match self.0.compare_exchange_weak(
+                raw,
+                Self::pack(generation, calls, count),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some((calls, count)),
+                Err(actual) => raw = actual,
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     size: u64,
-    /// Generation + calls recorded in that closed phase.
+    /// Generation + calls recorded in that closed phase: numbers the calls.
     counter: CachePadded<AtomicU64>,
-    /// Generation + failures and slow calls among the last `size` calls.
-    tally: CachePadded<AtomicU64>,
+    failures: Tally,
+    /// Updated only when slow calls are timed.
+    slow: Option<Tally>,
     /// Two bits per ring position.
     ring: Box<[AtomicU64]>,
 }
 
 impl CountWindow {
-    pub(crate) fn new(size: u32) -> Self {
+    /// A window of the last `size` calls; `track_slow` when calls are timed.
+    pub(crate) fn new(size: u32, track_slow: bool) -> Self {
         let size = u64::from(size.clamp(1, MAX_CALLS));
         let words = size.div_ceil(ENTRIES_PER_WORD);
         Self {
             size,
             // Generation `GEN_MASK` with no calls: empty for every other generation.
             counter: CachePadded::new(AtomicU64::new(seq_tag(GEN_MASK, 0))),
-            tally: CachePadded::new(AtomicU64::new(pack_tally(GEN_MASK, 0, 0))),
+            failures: Tally::new(),
+            slow: track_slow.then(Tally::new),
             ring: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -98,36 +159,44 @@ impl CountWindow {
         let bits = (u64::from(failure) * FAILED) | (u64::from(slow) * SLOW);
         let replaced = self.swap_entry(seq % self.size, bits);
         // Below `size` calls the ring still holds an earlier phase's entries: nothing leaves.
-        let left = if seq >= self.size { replaced } else { 0 };
-        let calls = (seq + 1).min(self.size);
-        let tally = if left == bits {
-            self.tally.load(Ordering::Acquire)
-        } else {
-            self.add_to_tally(generation, bits, left, &is_current)?
+        let joins = seq < self.size;
+        let left = if joins { 0 } else { replaced };
+        let (calls, failures) = self.failures.apply(
+            self.size,
+            generation,
+            joins,
+            failure,
+            left & FAILED != 0,
+            &is_current,
+        )?;
+        let (slow_calls, slow) = match &self.slow {
+            Some(t) => t.apply(
+                self.size,
+                generation,
+                joins,
+                slow,
+                left & SLOW != 0,
+                &is_current,
+            )?,
+            None => (calls, 0),
         };
-        Some(Self::counts_from(generation, calls, tally))
+        Some(Counts {
+            calls,
+            failures,
+            slow_calls,
+            slow,
+        })
     }
 
     /// The window of closed generation `generation`.
     pub(crate) fn counts(&self, generation: u64) -> Counts {
-        let c = self.counter.load(Ordering::Acquire);
-        if c >> SEQ_BITS != generation {
-            return Counts::default();
-        }
-        let calls = (c & SEQ_MASK).min(self.size);
-        Self::counts_from(generation, calls, self.tally.load(Ordering::Acquire))
-    }
-
-    fn counts_from(generation: u64, calls: u64, tally: u64) -> Counts {
-        let (failures, slow) = if tally_gen(tally) == generation {
-            tally_counts(tally)
-        } else {
-            (0, 0)
-        };
+        let (calls, failures) = self.failures.get(generation);
+        let (slow_calls, slow) = self.slow.as_ref().map_or((calls, 0), |t| t.get(generation));
         Counts {
             calls,
-            failures: failures.min(calls),
-            slow: slow.min(calls),
+            failures,
+            slow_calls,
+            slow,
         }
     }
 
@@ -145,42 +214,6 @@ impl CountWindow {
             let next = (raw & !(0b11 << shift)) | (bits << shift);
             match word.compare_exchange_weak(raw, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return old,
-                Err(actual) => raw = actual,
-            }
-        }
-    }
-
-    /// Adds the call's `bits` and removes the `left` call's from the tally; returns the new
-    /// tally, or `None` if the breaker left `generation`.
-    #[cold]
-    fn add_to_tally(
-        &self,
-        generation: u64,
-        bits: u64,
-        left: u64,
-        is_current: impl Fn() -> bool,
-    ) -> Option<u64> {
-        let step = |count: u64, mask: u64| {
-            let added = u64::from(bits & mask != 0);
-            let removed = u64::from(left & mask != 0);
-            (count + added).saturating_sub(removed).min(self.size)
-        };
-        let mut raw = self.tally.load(Ordering::Acquire);
-        loop {
-            let (failures, slow) = if tally_gen(raw) == generation {
-                tally_counts(raw)
-            } else if is_current() {
-                // An earlier phase's tally: this phase starts from zero.
-                (0, 0)
-            } else {
-                return None;
-            };
-            let next = pack_tally(generation, step(failures, FAILED), step(slow, SLOW));
-            match self
-                .tally
-                .compare_exchange_weak(raw, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some(next),
                 Err(actual) => raw = actual,
             }
         }
@@ -232,7 +265,7 @@ mod tests {
     #[test]
     fn holds_exactly_the_last_n_calls() {
         for n in [1_u32, 2, 17, 31, 32, 33, 100, 101] {
-            let w = CountWindow::new(n);
+            let w = CountWindow::new(n, true);
             let mut history = Vec::new();
             for i in 0..(3 * n as usize + 5) {
                 let failure = i % 3 == 0 || i % 7 == 0;
@@ -252,7 +285,7 @@ mod tests {
 
     #[test]
     fn a_new_generation_starts_empty_and_stale_results_are_dropped() {
-        let w = CountWindow::new(4);
+        let w = CountWindow::new(4, false);
         for _ in 0..4 {
             record(&w, 3, true);
         }
@@ -272,7 +305,7 @@ mod tests {
 
     #[test]
     fn slow_calls_are_counted_apart_from_failures() {
-        let w = CountWindow::new(3);
+        let w = CountWindow::new(3, true);
         w.record(1, false, true, || true);
         w.record(1, true, true, || true);
         let c = w.record(1, false, false, || true).unwrap();

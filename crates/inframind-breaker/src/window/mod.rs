@@ -17,6 +17,9 @@ use self::time::TimeWindow;
 pub(crate) struct Counts {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
+    /// The calls the slow count is out of: `calls`, except for a moment under concurrency,
+    /// since a count window keeps the slow calls in a tally of their own.
+    pub(crate) slow_calls: u64,
     pub(crate) slow: u64,
 }
 
@@ -27,10 +30,11 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    /// The window for `config`, with `stripes` per-thread rings for a time window.
-    pub(crate) fn new(window: SlidingWindow, stripes: usize) -> Self {
+    /// The window for `config`, with `stripes` per-thread rings for a time window;
+    /// `track_slow` when calls are timed.
+    pub(crate) fn new(window: SlidingWindow, stripes: usize, track_slow: bool) -> Self {
         match window {
-            SlidingWindow::Count(n) => Self::Count(CountWindow::new(n)),
+            SlidingWindow::Count(n) => Self::Count(CountWindow::new(n, track_slow)),
             SlidingWindow::Time(d) => {
                 Self::Time(TimeWindow::new(crate::clock::ceil_millis(d), stripes))
             }
@@ -43,7 +47,7 @@ impl Window {
 
     /// Records one call of closed generation `generation` at `now_ms` (time windows only) and
     /// returns the window after it when the rates need evaluating: always for a count window
-    /// (its counts are two loads), and for a time window unless the call is a fast success
+    /// (its counts come with the update), and for a time window unless the call is a fast success
     /// in a slice that was already found below the thresholds.
     #[inline]
     pub(crate) fn record(

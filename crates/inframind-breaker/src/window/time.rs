@@ -120,6 +120,7 @@ impl Slot {
         let counts = Counts {
             calls: self.calls.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            slow_calls: 0,
             slow: self.slow.load(Ordering::Relaxed),
         };
         fence(Ordering::Acquire);
@@ -204,6 +205,7 @@ impl TimeWindow {
                 sum.slow += c.slow;
             }
         }
+        sum.slow_calls = sum.calls;
         sum
     }
 }
