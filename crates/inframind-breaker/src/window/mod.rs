@@ -23,6 +23,9 @@ pub(crate) struct Counts {
     pub(crate) slow: u64,
 }
 
+// One per breaker, built once and never moved: boxing the larger variant would only add an
+// indirection to every call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Window {
     Count(CountWindow),
