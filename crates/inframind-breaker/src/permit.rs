@@ -37,7 +37,7 @@ impl<'a> Permit<'a> {
     /// The state the call was admitted under.
     #[must_use]
     pub fn admitted_state(&self) -> CircuitState {
-        self.ticket.mode
+        self.ticket.mode()
     }
 
     /// Records `outcome`.
@@ -73,7 +73,7 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.inner.name)
-            .field("admitted_state", &self.ticket.mode)
+            .field("admitted_state", &self.ticket.mode())
             .finish()
     }
 }
@@ -98,7 +98,7 @@ impl OwnedPermit {
     /// The state the call was admitted under.
     #[must_use]
     pub fn admitted_state(&self) -> CircuitState {
-        self.ticket.mode
+        self.ticket.mode()
     }
 
     /// Records `outcome`.
@@ -131,7 +131,7 @@ impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedPermit")
             .field("breaker", &self.inner.name)
-            .field("admitted_state", &self.ticket.mode)
+            .field("admitted_state", &self.ticket.mode())
             .finish()
     }
 }

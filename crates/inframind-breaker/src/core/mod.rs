@@ -20,25 +20,44 @@ use crate::config::BreakerConfig;
 use crate::error::Rejected;
 use crate::events::{Listener, StateTransition, TransitionReason};
 use crate::snapshot::BreakerSnapshot;
-use crate::state::{CircuitState, Word};
+use crate::state::{CircuitState, GEN_BITS, GEN_MASK, STATE_BITS, Word};
 use crate::stripes::{Stripes, stripe_count};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::window::{Counts, Window};
 
-/// What a call was admitted under.
+/// What a call was admitted under, in one word (a wider ticket cost a store-forwarding stall
+/// on every call): | start (40 bits) | generation (21) | state (3) |, the start in
+/// microseconds since the breaker's origin, modulo 2^40 (12.7 days), when slow calls are
+/// timed, else zero.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    /// Nanoseconds since the breaker's origin, plus one, when the call was admitted; zero
-    /// when slow-call detection is off.
-    start_ns: u64,
-    generation: u32,
-    pub(crate) mode: CircuitState,
-}
+pub(crate) struct Ticket(u64);
+
+const TICKET_START_SHIFT: u32 = STATE_BITS + GEN_BITS;
+const TICKET_START_MASK: u64 = (1 << (64 - TICKET_START_SHIFT)) - 1;
 
 impl Ticket {
     #[inline]
-    fn generation(&self) -> u64 {
-        u64::from(self.generation)
+    fn new(mode: CircuitState, generation: u64, start_us: u64) -> Self {
+        Self(
+            mode.code()
+                | ((generation & GEN_MASK) << STATE_BITS)
+                | ((start_us & TICKET_START_MASK) << TICKET_START_SHIFT),
+        )
+    }
+
+    #[inline]
+    pub(crate) fn mode(self) -> CircuitState {
+        Word::state_of(self.0)
+    }
+
+    #[inline]
+    fn generation(self) -> u64 {
+        Word::generation_of(self.0)
+    }
+
+    #[inline]
+    fn start_us(self) -> u64 {
+        self.0 >> TICKET_START_SHIFT
     }
 }
 
@@ -119,15 +138,11 @@ impl Inner {
         &self.config
     }
 
+    /// Microseconds since the origin when slow calls are timed (see [`Ticket`]).
     #[inline]
     fn start_stamp(&self) -> u64 {
         if self.time_calls {
-            let since = self
-                .config
-                .clock
-                .now()
-                .saturating_duration_since(self.origin);
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1) + 1
+            micros_since(self.origin, self.config.clock.now())
         } else {
             0
         }
@@ -155,11 +170,11 @@ impl Inner {
         let raw = self.state.load(Ordering::Acquire);
         match Word::state_of(raw) {
             mode @ (CircuitState::Closed | CircuitState::ForcedClosed | CircuitState::Disabled) => {
-                Ok(Ticket {
-                    generation: Word::generation_of(raw) as u32,
+                Ok(Ticket::new(
                     mode,
-                    start_ns: self.start_stamp(),
-                })
+                    Word::generation_of(raw),
+                    self.start_stamp(),
+                ))
             }
             _ => self.acquire_slow(raw),
         }
@@ -171,11 +186,7 @@ impl Inner {
             let word = Word::unpack(raw);
             match word.state {
                 CircuitState::Closed | CircuitState::ForcedClosed | CircuitState::Disabled => {
-                    return Ok(Ticket {
-                        generation: word.generation as u32,
-                        mode: word.state,
-                        start_ns: self.start_stamp(),
-                    });
+                    return Ok(Ticket::new(word.state, word.generation, self.start_stamp()));
                 }
                 CircuitState::ForcedOpen => {
                     return Err(self.reject(CircuitState::ForcedOpen, None));
@@ -196,11 +207,11 @@ impl Inner {
                         .try_probe(word.generation, max, || self.is_current(word.generation));
                     match probe {
                         Probe::Granted => {
-                            return Ok(Ticket {
-                                generation: word.generation as u32,
-                                mode: CircuitState::HalfOpen,
-                                start_ns: self.start_stamp(),
-                            });
+                            return Ok(Ticket::new(
+                                CircuitState::HalfOpen,
+                                word.generation,
+                                self.start_stamp(),
+                            ));
                         }
                         Probe::Stale => {}
                         Probe::Full => {
@@ -271,7 +282,7 @@ impl Inner {
 
     /// A permit was dropped without a result: a half-open probe hands its permit back.
     pub(crate) fn release(&self, ticket: Ticket) {
-        if ticket.mode == CircuitState::HalfOpen {
+        if ticket.mode() == CircuitState::HalfOpen {
             self.probe_result(ticket.generation(), Outcome::Ignore);
         }
     }
@@ -280,7 +291,7 @@ impl Inner {
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
         if self.plain_success_path
             && outcome == Outcome::Success
-            && ticket.mode == CircuitState::Closed
+            && ticket.mode() == CircuitState::Closed
         {
             // The common case: a success, no window, no clock. Clearing the consecutive
             // failures needs no generation check: the counter carries its own tag.
@@ -314,9 +325,10 @@ impl Inner {
             None
         };
         let slow = match (self.config.slow_call_duration, now) {
-            (Some(limit), Some(now)) if ticket.start_ns != 0 => {
-                let start = self.origin + Duration::from_nanos(ticket.start_ns - 1);
-                now.saturating_duration_since(start) >= limit
+            (Some(limit), Some(now)) => {
+                let elapsed = micros_since(self.origin, now).wrapping_sub(ticket.start_us())
+                    & TICKET_START_MASK;
+                Duration::from_micros(elapsed) >= limit
             }
             _ => false,
         };
@@ -329,7 +341,7 @@ impl Inner {
         if slow {
             stripe.slow.fetch_add(1, Ordering::Relaxed);
         }
-        match ticket.mode {
+        match ticket.mode() {
             CircuitState::Closed | CircuitState::ForcedClosed => {
                 self.record_closed(ticket, now, failure, slow);
             }
@@ -352,7 +364,7 @@ impl Inner {
             .window
             .as_ref()
             .and_then(|w| w.record(generation, now_ms, failure, slow, is_current));
-        if ticket.mode != CircuitState::Closed {
+        if ticket.mode() != CircuitState::Closed {
             // Forced closed: measured, never tripped.
             return;
         }
@@ -384,7 +396,13 @@ impl Inner {
     }
 
     /// Which rate threshold `counts` reaches, if any, once it holds the minimum of calls.
+    #[inline]
     fn rate_verdict(&self, counts: Counts) -> Option<TransitionReason> {
+        if counts.failures == 0 && counts.slow == 0 {
+            // Both rates are 0 %, below any threshold (thresholds are above 0): the healthy
+            // window needs no division.
+            return None;
+        }
         let rates = Rates::of(counts, self.min_calls)?;
         if let Some(t) = self.config.failure_rate_threshold {
             if rates.failure >= t {
@@ -584,4 +602,14 @@ impl Rates {
             slow: rate(counts.slow, counts.slow_calls),
         })
     }
+}
+
+/// Microseconds since `origin`, modulo 2^40 (a ticket's start).
+#[inline]
+fn micros_since(origin: Instant, now: Instant) -> u64 {
+    let d = now.saturating_duration_since(origin);
+    d.as_secs()
+        .wrapping_mul(1_000_000)
+        .wrapping_add(u64::from(d.subsec_micros()))
+        & TICKET_START_MASK
 }
