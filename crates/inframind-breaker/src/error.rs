@@ -9,13 +9,32 @@ use crate::CircuitState;
 ///
 /// It carries the state that rejected the call and, for an open circuit, the time left until
 /// probes are admitted (what an HTTP edge puts in `Retry-After`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Rejected {
-    pub(crate) state: CircuitState,
-    pub(crate) remaining: Option<Duration>,
+    /// Milliseconds, `u64::MAX` for none: two words, so a rejection travels in registers.
+    remaining_ms: u64,
+    state: CircuitState,
+}
+
+impl fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("state", &self.state)
+            .field("remaining", &self.remaining_open())
+            .finish()
+    }
 }
 
 impl Rejected {
+    /// A rejection by `state`, `remaining_ms` milliseconds until a retry may be admitted.
+    #[inline]
+    pub(crate) fn from_millis(state: CircuitState, remaining_ms: Option<u64>) -> Self {
+        Self {
+            remaining_ms: remaining_ms.map_or(u64::MAX, |ms| ms.min(u64::MAX - 1)),
+            state,
+        }
+    }
+
     /// The state that rejected the call: `Open`, `HalfOpen` (all probe permits taken) or
     /// `ForcedOpen`.
     #[must_use]
@@ -29,14 +48,14 @@ impl Rejected {
     /// sooner, when a probe finishes); unknown for a forced-open circuit.
     #[must_use]
     pub fn remaining_open(&self) -> Option<Duration> {
-        self.remaining
+        (self.remaining_ms != u64::MAX).then(|| Duration::from_millis(self.remaining_ms))
     }
 
     /// A retry hint in whole seconds, rounded up and at least 1, as `Retry-After` wants it;
     /// `None` when the circuit is forced open.
     #[must_use]
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.remaining.map(|d| {
+        self.remaining_open().map(|d| {
             let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
             secs.max(1)
         })
@@ -46,7 +65,7 @@ impl Rejected {
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker is {}, call rejected", self.state)?;
-        if let Some(d) = self.remaining {
+        if let Some(d) = self.remaining_open() {
             if self.state == CircuitState::Open {
                 write!(f, " (open for another {} ms)", d.as_millis())?;
             }
@@ -114,20 +133,12 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        let r = Rejected {
-            state: CircuitState::Open,
-            remaining: Some(Duration::from_millis(1500)),
-        };
+        let r = Rejected::from_millis(CircuitState::Open, Some(1500));
         assert_eq!(r.retry_after_secs(), Some(2));
-        let r = Rejected {
-            state: CircuitState::HalfOpen,
-            remaining: Some(Duration::ZERO),
-        };
+        let r = Rejected::from_millis(CircuitState::HalfOpen, Some(0));
         assert_eq!(r.retry_after_secs(), Some(1));
-        let r = Rejected {
-            state: CircuitState::ForcedOpen,
-            remaining: None,
-        };
+        let r = Rejected::from_millis(CircuitState::ForcedOpen, None);
+        assert_eq!(r.remaining_open(), None);
         assert_eq!(r.retry_after_secs(), None);
         assert!(r.to_string().contains("forced_open"));
     }

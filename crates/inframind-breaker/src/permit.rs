@@ -170,7 +170,6 @@ pub(crate) struct Admission<B: Holder> {
 #[derive(Clone, Copy)]
 enum Stage {
     Waiting,
-    Rejected(Rejected),
     Admitted(Ticket),
     Done,
 }
@@ -180,14 +179,6 @@ impl<B: Holder> Admission<B> {
         Self {
             breaker,
             stage: Stage::Waiting,
-        }
-    }
-
-    /// An admission the breaker already refused (`admit` returns `rejected`).
-    pub(crate) fn rejected(breaker: B, rejected: Rejected) -> Self {
-        Self {
-            breaker,
-            stage: Stage::Rejected(rejected),
         }
     }
 
@@ -208,10 +199,6 @@ impl<B: Holder> Admission<B> {
                     Err(rejected)
                 }
             },
-            Stage::Rejected(rejected) => {
-                self.stage = Stage::Done;
-                Err(rejected)
-            }
             Stage::Done => panic!("circuit breaker future polled after completion"),
         }
     }
@@ -228,7 +215,6 @@ impl<B: Holder> Admission<B> {
     pub(crate) fn stage(&self) -> &'static str {
         match self.stage {
             Stage::Waiting => "waiting",
-            Stage::Rejected(_) => "rejected",
             Stage::Admitted(_) => "admitted",
             Stage::Done => "done",
         }

@@ -194,7 +194,7 @@ impl Inner {
                 CircuitState::Open => {
                     let now = self.now_ms();
                     if now < word.deadline_ms {
-                        let left = Duration::from_millis(word.deadline_ms - now);
+                        let left = word.deadline_ms - now;
                         return Err(self.reject(CircuitState::Open, Some(left)));
                     }
                     let next = word.next(CircuitState::HalfOpen, now + self.probe_timeout_ms());
@@ -219,7 +219,7 @@ impl Inner {
                             if now < word.deadline_ms {
                                 // A permit frees up when a probe finishes, at the latest when
                                 // the probe timeout writes the probes in flight off.
-                                let left = Duration::from_millis(word.deadline_ms - now);
+                                let left = word.deadline_ms - now;
                                 return Err(self.reject(CircuitState::HalfOpen, Some(left)));
                             }
                             // The probes of this phase overran the probe timeout: write them off.
@@ -259,8 +259,7 @@ impl Inner {
         if busy {
             let now = self.now_ms();
             if now < word.deadline_ms {
-                let left = Duration::from_millis(word.deadline_ms - now);
-                return Err(self.reject(word.state, Some(left)));
+                return Err(self.reject(word.state, Some(word.deadline_ms - now)));
             }
         }
         Ok(())
@@ -270,12 +269,13 @@ impl Inner {
         ceil_millis(self.config.probe_timeout)
     }
 
-    fn reject(&self, state: CircuitState, remaining: Option<Duration>) -> Rejected {
+    /// Counts a rejection by `state` with `remaining_ms` until a retry may be admitted.
+    fn reject(&self, state: CircuitState, remaining_ms: Option<u64>) -> Rejected {
         self.stripes
             .local()
             .rejected
             .fetch_add(1, Ordering::Relaxed);
-        Rejected { state, remaining }
+        Rejected::from_millis(state, remaining_ms)
     }
 
     // ---- outcomes --------------------------------------------------------------------------

@@ -13,13 +13,19 @@ use crate::error::{BreakerError, Rejected};
 use crate::permit::Admission;
 
 pin_project! {
-    /// The inner future behind a breaker: admitted at its first poll, classified when done.
-    pub(crate) struct Guarded<F, C> {
-        // `None` for a request rejected before the inner service was called.
-        #[pin]
-        fut: Option<F>,
-        admission: Admission<CircuitBreaker>,
-        classifier: C,
+    /// The inner future behind a breaker: admitted at its first poll, classified when done;
+    /// or a request the circuit rejected before the inner service was called.
+    #[project = GuardedProj]
+    pub(crate) enum Guarded<F, C> {
+        Called {
+            #[pin]
+            fut: F,
+            admission: Admission<CircuitBreaker>,
+            classifier: C,
+        },
+        Rejected {
+            rejected: Option<Rejected>,
+        },
     }
 }
 
@@ -28,8 +34,8 @@ impl<F, C> Guarded<F, C> {
     /// the first poll.
     #[inline]
     pub(crate) fn called(fut: F, breaker: CircuitBreaker, classifier: C) -> Self {
-        Self {
-            fut: Some(fut),
+        Self::Called {
+            fut,
             admission: Admission::new(breaker),
             classifier,
         }
@@ -37,16 +43,18 @@ impl<F, C> Guarded<F, C> {
 
     /// A request the circuit rejected when the service was called.
     #[cold]
-    pub(crate) fn rejected(rejected: Rejected, breaker: CircuitBreaker, classifier: C) -> Self {
-        Self {
-            fut: None,
-            admission: Admission::rejected(breaker, rejected),
-            classifier,
+    pub(crate) fn rejected(rejected: Rejected) -> Self {
+        Self::Rejected {
+            rejected: Some(rejected),
         }
     }
 
     pub(crate) fn stage(&self) -> &'static str {
-        self.admission.stage()
+        match self {
+            Self::Called { admission, .. } => admission.stage(),
+            Self::Rejected { rejected: Some(_) } => "rejected",
+            Self::Rejected { rejected: None } => "done",
+        }
     }
 }
 
@@ -62,16 +70,24 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<F::Output, Rejected>> {
-        let this = self.project();
-        if let Err(rejected) = this.admission.admit() {
-            return Poll::Ready(Err(rejected));
+        match self.project() {
+            GuardedProj::Called {
+                fut,
+                admission,
+                classifier,
+            } => {
+                if let Err(rejected) = admission.admit() {
+                    return Poll::Ready(Err(rejected));
+                }
+                let output = ready!(fut.poll(cx));
+                admission.finish(classifier.classify(&output));
+                Poll::Ready(Ok(output))
+            }
+            GuardedProj::Rejected { rejected } => match rejected.take() {
+                Some(r) => Poll::Ready(Err(r)),
+                None => panic!("circuit breaker future polled after completion"),
+            },
         }
-        let Some(fut) = this.fut.as_pin_mut() else {
-            unreachable!("a request without a future is rejected at its first poll");
-        };
-        let output = ready!(fut.poll(cx));
-        this.admission.finish(this.classifier.classify(&output));
-        Poll::Ready(Ok(output))
     }
 }
 

@@ -139,6 +139,6 @@ where
 {
     match breaker.inner().peek() {
         Ok(()) => Guarded::called(inner.call(req), breaker.clone(), classifier.clone()),
-        Err(rejected) => Guarded::rejected(rejected, breaker.clone(), classifier.clone()),
+        Err(rejected) => Guarded::rejected(rejected),
     }
 }
