@@ -4,6 +4,8 @@
 
 mod consecutive;
 mod half_open;
+mod rates;
+mod snapshot;
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -14,12 +16,12 @@ use crossbeam_utils::CachePadded;
 
 use self::consecutive::Consecutive;
 use self::half_open::{HalfOpenWord, Probe};
+use self::rates::Rates;
 use crate::classify::Outcome;
 use crate::clock::{ceil_millis, millis_since};
 use crate::config::BreakerConfig;
 use crate::error::Rejected;
 use crate::events::{Listener, StateTransition, TransitionReason};
-use crate::snapshot::BreakerSnapshot;
 use crate::state::{CircuitState, GEN_BITS, GEN_MASK, STATE_BITS, Word};
 use crate::stripes::{Stripes, stripe_count};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -544,63 +546,6 @@ impl Inner {
         if from != to {
             self.emit(from, to, TransitionReason::Manual, None);
         }
-    }
-
-    pub(crate) fn snapshot(&self) -> BreakerSnapshot {
-        let word = Word::unpack(self.state.load(Ordering::Acquire));
-        let totals = self.stripes.totals();
-        let needs_now =
-            word.state == CircuitState::Open || self.window.as_ref().is_some_and(Window::is_time);
-        let now_ms = if needs_now { self.now_ms() } else { 0 };
-        let remaining_open = (word.state == CircuitState::Open)
-            .then(|| Duration::from_millis(word.deadline_ms.saturating_sub(now_ms)));
-        let rates = match (&self.window, word.state) {
-            (Some(w), CircuitState::Closed | CircuitState::ForcedClosed) => {
-                Rates::of(w.counts(word.generation, now_ms), self.min_calls)
-            }
-            _ => None,
-        };
-        BreakerSnapshot {
-            name: self.name.to_string(),
-            state: word.state,
-            successful_calls: totals.successes,
-            failed_calls: totals.failures,
-            rejected_calls: totals.rejected,
-            slow_calls: totals.slow,
-            ignored_calls: totals.ignored,
-            failure_rate: rates.map(|r| r.failure),
-            slow_call_rate: rates
-                .filter(|_| self.config.slow_call_duration.is_some())
-                .map(|r| r.slow),
-            remaining_open,
-            consecutive_failures: if word.state == CircuitState::Closed {
-                self.consecutive.get(word.generation)
-            } else {
-                0
-            },
-        }
-    }
-}
-
-/// The failure and slow-call rates of a window, in percent.
-#[derive(Debug, Clone, Copy)]
-struct Rates {
-    failure: f64,
-    slow: f64,
-}
-
-impl Rates {
-    /// The rates of `counts`, or `None` below `min_calls` calls (or with no calls).
-    fn of(counts: Counts, min_calls: u64) -> Option<Self> {
-        if counts.calls < min_calls || counts.calls == 0 {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let rate = |n: u64, of: u64| n as f64 * 100.0 / of.max(1) as f64;
-        Some(Self {
-            failure: rate(counts.failures, counts.calls),
-            slow: rate(counts.slow, counts.slow_calls),
-        })
     }
 }
 
