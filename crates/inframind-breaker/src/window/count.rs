@@ -1,16 +1,17 @@
 //! The count window: exactly the outcomes of the last `n` recorded calls.
 //!
 //! A shared counter numbers the recorded calls of the current closed phase. Call `i` keeps its
-//! outcome (two bits: failed, slow) in ring position `i % n`, where it replaces call `i - n`,
-//! which leaves the window. A tally word holds the calls in the window and the failures among
+//! outcome (two bits: failed, slow) in a ring of `n` rounded up to a power of two (so that a
+//! position is a mask, not a division), and reads there the outcome of call `i - n`, which
+//! leaves the window. A tally word holds the calls in the window and the failures among
 //! them, and a second one the slow calls (when slow calls are timed), so reading the window
 //! is one or two loads whatever `n` is. Each tally moves by compare-and-swap, so every value
 //! it takes is the window after some order of the calls recorded so far, and the rates are
 //! evaluated on the value the call's own update produced.
 //!
 //! Successes replacing successes in a full window write nothing but the counter: the ring is
-//! written only where an outcome differs from the one it replaces, and a tally only when it
-//! changes. Sequentially the window is exact. A call that stalls between taking its number
+//! written only where an outcome differs from the one already there, and a tally only when
+//! it changes. Sequentially the window is exact. A call that stalls between taking its number
 //! and writing its ring entry while `n` later calls pass may make the call `n` after it
 //! remove the wrong outcome; the tallies stay within `0..=n` and heal as calls go by.
 
@@ -125,15 +126,17 @@ pub(crate) struct CountWindow {
     failures: Tally,
     /// Updated only when slow calls are timed.
     slow: Option<Tally>,
-    /// Two bits per ring position.
+    /// Two bits per ring position; `mask + 1` positions, a power of two `>= size`.
     ring: Box<[AtomicU64]>,
+    mask: u64,
 }
 
 impl CountWindow {
     /// A window of the last `size` calls; `track_slow` when calls are timed.
     pub(crate) fn new(size: u32, track_slow: bool) -> Self {
         let size = u64::from(size.clamp(1, MAX_CALLS));
-        let words = size.div_ceil(ENTRIES_PER_WORD);
+        let positions = size.next_power_of_two();
+        let words = positions.div_ceil(ENTRIES_PER_WORD);
         Self {
             size,
             // Generation `GEN_MASK` with no calls: empty for every other generation.
@@ -141,6 +144,7 @@ impl CountWindow {
             failures: Tally::new(),
             slow: track_slow.then(Tally::new),
             ring: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            mask: positions - 1,
         }
     }
 
@@ -157,10 +161,15 @@ impl CountWindow {
     ) -> Option<Counts> {
         let seq = next_seq(&self.counter, generation, &is_current)?;
         let bits = (u64::from(failure) * FAILED) | (u64::from(slow) * SLOW);
-        let replaced = self.swap_entry(seq % self.size, bits);
-        // Below `size` calls the ring still holds an earlier phase's entries: nothing leaves.
+        // Below `size` calls nothing leaves (and the ring still holds an earlier phase's
+        // entries). Read before writing: with a power-of-two size both are one position.
         let joins = seq < self.size;
-        let left = if joins { 0 } else { replaced };
+        let left = if joins {
+            0
+        } else {
+            self.entry((seq - self.size) & self.mask)
+        };
+        self.store_entry(seq & self.mask, bits);
         let (calls, failures) = self.failures.apply(
             self.size,
             generation,
@@ -200,20 +209,23 @@ impl CountWindow {
         }
     }
 
-    /// Stores `bits` at ring position `pos`; returns the bits it replaced.
+    /// The bits at ring position `pos`.
     #[inline]
-    fn swap_entry(&self, pos: u64, bits: u64) -> u64 {
+    fn entry(&self, pos: u64) -> u64 {
+        let raw = self.ring[(pos / ENTRIES_PER_WORD) as usize].load(Ordering::Acquire);
+        (raw >> ((pos % ENTRIES_PER_WORD) * 2)) & 0b11
+    }
+
+    /// Stores `bits` at ring position `pos` (no write when they are already there).
+    #[inline]
+    fn store_entry(&self, pos: u64, bits: u64) {
         let word = &self.ring[(pos / ENTRIES_PER_WORD) as usize];
         let shift = (pos % ENTRIES_PER_WORD) * 2;
         let mut raw = word.load(Ordering::Acquire);
-        loop {
-            let old = (raw >> shift) & 0b11;
-            if old == bits {
-                return old;
-            }
+        while (raw >> shift) & 0b11 != bits {
             let next = (raw & !(0b11 << shift)) | (bits << shift);
             match word.compare_exchange_weak(raw, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return old,
+                Ok(_) => return,
                 Err(actual) => raw = actual,
             }
         }
