@@ -107,6 +107,7 @@ impl HalfOpenWord {
     }
 
     /// Whether every one of `max` probe permits of phase `generation` is taken or used.
+    #[cfg(feature = "tower")]
     pub(super) fn is_full(&self, generation: u64, max: u64) -> bool {
         let p = Probes::unpack(self.0.load(Ordering::Acquire));
         p.generation == generation && p.inflight + p.succeeded + p.failed >= max

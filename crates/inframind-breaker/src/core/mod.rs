@@ -239,6 +239,7 @@ impl Inner {
     /// Whether [`acquire`](Self::acquire) would admit a call now, without taking a permit or
     /// moving the state; a rejection is counted. The tower layer asks this before calling its
     /// inner service, and takes the permit at the response future's first poll.
+    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn peek(&self) -> Result<(), Rejected> {
         let raw = self.state.load(Ordering::Acquire);
@@ -248,6 +249,7 @@ impl Inner {
         }
     }
 
+    #[cfg(feature = "tower")]
     #[cold]
     fn peek_slow(&self, raw: u64) -> Result<(), Rejected> {
         let word = Word::unpack(raw);
