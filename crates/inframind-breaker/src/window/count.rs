@@ -9,9 +9,9 @@
 //! it takes is the window after some order of the calls recorded so far, and the rates are
 //! evaluated on the value the call's own update produced.
 //!
-//! Successes replacing successes in a full window write nothing but the counter: the ring is
-//! written only where an outcome differs from the one already there, and a tally only when
-//! it changes. Sequentially the window is exact. A call that stalls between taking its number
+//! A success in a full window of successes writes nothing at all (any order of such calls
+//! leaves the same window, so it needs no number). Otherwise the ring is written only where
+//! an outcome differs from the one already there, and a tally only when it changes. Sequentially the window is exact. A call that stalls between taking its number
 //! and writing its ring entry while `n` later calls pass may make the call `n` after it
 //! remove the wrong outcome; the tallies stay within `0..=n` and heal as calls go by.
 
@@ -71,6 +71,7 @@ impl Tally {
         }
     }
 
+    #[inline]
     fn get(&self, generation: u64) -> (u64, u64) {
         Self::read(self.0.load(Ordering::Acquire), generation)
     }
@@ -159,6 +160,14 @@ impl CountWindow {
         slow: bool,
         is_current: impl Fn() -> bool,
     ) -> Option<Counts> {
+        if !failure && !slow {
+            if let Some(all_fine) = self.all_successes(generation) {
+                // A full window of successes stays one whatever the order of its calls, so a
+                // success need not take a number: it leaves the ring, the tallies and the
+                // counter untouched (it is ordered before any concurrent failure).
+                return Some(all_fine);
+            }
+        }
         let seq = next_seq(&self.counter, generation, &is_current)?;
         let bits = (u64::from(failure) * FAILED) | (u64::from(slow) * SLOW);
         // Below `size` calls nothing leaves (and the ring still holds an earlier phase's
@@ -194,6 +203,20 @@ impl CountWindow {
             failures,
             slow_calls,
             slow,
+        })
+    }
+
+    /// The window if it is full and holds only fast successes.
+    #[inline]
+    fn all_successes(&self, generation: u64) -> Option<Counts> {
+        let full = (self.size, 0);
+        let fine = self.failures.get(generation) == full
+            && self.slow.as_ref().is_none_or(|t| t.get(generation) == full);
+        fine.then_some(Counts {
+            calls: self.size,
+            failures: 0,
+            slow_calls: self.size,
+            slow: 0,
         })
     }
 
