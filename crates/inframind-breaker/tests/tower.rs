@@ -385,3 +385,69 @@ async fn a_request_rejected_by_busy_probes_retries_after_the_probes_remaining_ti
     let r = b.try_acquire().unwrap_err();
     assert_eq!(r.remaining_open(), Some(Duration::from_millis(6_800)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_through_the_http_layer_during_an_outage_counts_every_request_once() {
+    // 2,000 concurrent requests; the upstream answers 200 and 404 until request 600 is
+    // served, then 503. The count window of 50 at 50 % opens the circuit during the outage;
+    // every request is a success, a failure, an ignored client error or a rejection, once.
+    let b = CircuitBreaker::new(
+        "burst",
+        BreakerConfig::builder()
+            .no_failure_threshold()
+            .failure_rate_threshold(50.0)
+            .sliding_window(inframind_breaker::SlidingWindow::Count(50))
+            .minimum_calls(50)
+            .recovery_timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    );
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&served);
+    let svc =
+        HttpCircuitBreakerLayer::new(b.clone()).layer_service(service_fn(move |_: Request<()>| {
+            let counter = Arc::clone(&counter);
+            async move {
+                // Counted when polled: a request rejected at its first poll is never served.
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                let code = match n {
+                    _ if n >= 600 => 503,
+                    _ if n % 10 == 0 => 404,
+                    _ => 200,
+                };
+                Ok::<_, Infallible>(status(code))
+            }
+        }));
+    let tasks: Vec<_> = (0..2_000)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.oneshot(Request::new(())).await.unwrap().status() })
+        })
+        .collect();
+    let mut answered = std::collections::HashMap::new();
+    for t in tasks {
+        *answered.entry(t.await.unwrap().as_u16()).or_insert(0_u64) += 1;
+    }
+    assert_eq!(b.state(), CircuitState::Open);
+    let s = b.snapshot();
+    let upstream = served.load(Ordering::SeqCst) as u64;
+    assert_eq!(
+        s.successful_calls + s.failed_calls + s.ignored_calls,
+        upstream,
+        "every upstream answer counted once: {s:?}"
+    );
+    // Each request was served or rejected (when the service was called, or at the first
+    // poll), never both.
+    assert_eq!(upstream + s.rejected_calls, 2_000);
+    assert_eq!(
+        answered.get(&503).copied().unwrap_or(0),
+        s.failed_calls + s.rejected_calls
+    );
+    assert_eq!(answered.get(&404).copied().unwrap_or(0), s.ignored_calls);
+    assert_eq!(answered.get(&200).copied().unwrap_or(0), s.successful_calls);
+    assert!(
+        s.rejected_calls > 0,
+        "the open circuit rejected the rest of the burst"
+    );
+}
