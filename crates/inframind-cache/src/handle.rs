@@ -211,6 +211,13 @@ impl CacheHandle {
     }
 }
 
+impl CacheHandle {
+    /// Whether both are handles to the same cache (one store, one set of statistics).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,8 +144,10 @@ where
         M::TYPE
     }
 
+    /// Never empty: the family's HELP and TYPE are written before its first series, so
+    /// alerts and dashboards see the family from the first scrape.
     fn is_empty(&self) -> bool {
-        EncodeMetric::is_empty(&self.family)
+        false
     }
 }
 

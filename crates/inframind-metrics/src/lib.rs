@@ -63,6 +63,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod buckets;
+mod builder;
 mod capped;
 mod families;
 mod handler;
@@ -73,10 +74,11 @@ mod llm;
 #[cfg(feature = "mongodb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]
 pub mod mongodb;
+mod names;
 mod registry;
-mod text;
 
 pub use buckets::{Buckets, BucketsError, HistogramCtor};
+pub use builder::MetricsBuilder;
 pub use capped::CappedFamily;
 pub use families::{
     AgentMetrics, BusinessMetrics, CacheMetrics, CounterFamily, DbMetrics, FloatCounterFamily,
@@ -84,10 +86,16 @@ pub use families::{
 };
 pub use handler::{Format, MetricsHandler, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE};
 pub use http::{
-    DefaultEndpoint, EndpointFn, EndpointLabel, MetricsLayer, MetricsService, OVERFLOW_ENDPOINT,
-    TraceId, UNMATCHED_ENDPOINT,
+    ABANDONED_STATUS, DefaultEndpoint, EndpointFn, EndpointLabel, HttpLabelNames, MetricsLayer,
+    MetricsService, OVERFLOW_ENDPOINT, TraceId, UNMATCHED_ENDPOINT,
 };
-pub use labels::*;
+pub use labels::{
+    AgentErrorLabels, AgentExecutionLabels, AgentLabels, CacheLabels, CacheOperationLabels,
+    DbErrorLabels, DbQueryLabels, FamilyLabels, LlmCallLabels, LlmErrorLabels, LlmModelLabels,
+    LlmTokenLabels, OVERFLOW_LABEL, OverflowLabels, RecommendationLabels, ReportLabels,
+    StatusLabels,
+};
 pub use llm::{LlmCall, ModelPrice, PriceTable};
+pub use names::RegisterError;
 pub use prometheus_client;
-pub use registry::{Metrics, MetricsBuilder, ScrapeSource};
+pub use registry::Metrics;

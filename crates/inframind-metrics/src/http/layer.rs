@@ -1,16 +1,14 @@
+//! [`MetricsLayer`]: the configuration, and the [`Layer`] impl building [`MetricsService`]s.
+
+use super::config::{CACHE_SLOTS, DurationUntil, Shared};
 use super::endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 use super::service::{CountRequestBodies, KnownLength, MetricsService};
-use super::table::EndpointEntry;
-use super::table::HttpTable;
 use crate::Metrics;
 use http::{Extensions, Uri};
 use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-
-/// Endpoint cache slots per layer.
-const CACHE_SLOTS: usize = 64;
 use tower_layer::Layer;
 
 /// A tower layer recording the HTTP families of a [`Metrics`] registry.
@@ -31,17 +29,6 @@ impl<E, R> Clone for MetricsLayer<E, R> {
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Shared<E> {
-    pub(crate) table: Arc<HttpTable>,
-    /// One cached endpoint per service built by this layer (round-robin over the slots).
-    pub(crate) cache: Arc<[OnceLock<Arc<EndpointEntry>>; CACHE_SLOTS]>,
-    pub(crate) next_slot: Arc<AtomicUsize>,
-    pub(crate) endpoint: E,
-    pub(crate) excluded: Vec<Box<str>>,
-    pub(crate) exemplars: bool,
-}
-
 impl MetricsLayer {
     /// A layer recording into `metrics`, labelling by axum's `MatchedPath` (feature `axum`).
     pub fn new(metrics: &Metrics) -> Self {
@@ -53,6 +40,7 @@ impl MetricsLayer {
                 endpoint: DefaultEndpoint,
                 excluded: Vec::new(),
                 exemplars: true,
+                until: DurationUntil::default(),
             }),
             request_bodies: PhantomData,
         }
@@ -79,6 +67,15 @@ impl<E: Clone, R> MetricsLayer<E, R> {
     #[must_use]
     pub fn exemplars(mut self, enabled: bool) -> Self {
         self.shared_mut().exemplars = enabled;
+        self
+    }
+
+    /// Where `http_request_duration_seconds` stops the clock: at the response head (the
+    /// default) or once the response body is sent ([`DurationUntil::ResponseEnd`], for
+    /// streamed responses).
+    #[must_use]
+    pub fn duration_until(mut self, until: DurationUntil) -> Self {
+        self.shared_mut().until = until;
         self
     }
 
@@ -115,16 +112,8 @@ impl<E: Clone, R> MetricsLayer<E, R> {
 
     /// Labels requests with any [`EndpointLabel`].
     pub fn endpoint_label<E2: EndpointLabel>(self, endpoint: E2) -> MetricsLayer<E2, R> {
-        let shared = Arc::unwrap_or_clone(self.shared);
         MetricsLayer {
-            shared: Arc::new(Shared {
-                table: shared.table,
-                cache: shared.cache,
-                next_slot: shared.next_slot,
-                endpoint,
-                excluded: shared.excluded,
-                exemplars: shared.exemplars,
-            }),
+            shared: Arc::new(Arc::unwrap_or_clone(self.shared).with_endpoint(endpoint)),
             request_bodies: PhantomData,
         }
     }

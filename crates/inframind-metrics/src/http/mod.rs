@@ -51,6 +51,8 @@
 //! ```
 
 mod body;
+pub(crate) mod collector;
+mod config;
 mod endpoint;
 mod future;
 mod layer;
@@ -59,9 +61,11 @@ pub(crate) mod table;
 mod trace;
 
 pub use body::{CountingBody, RequestBody, ResponseBody};
+pub use collector::HttpLabelNames;
+pub use config::DurationUntil;
 pub use endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 pub use future::ResponseFuture;
 pub use layer::MetricsLayer;
 pub use service::{CountRequestBodies, KnownLength, MetricsService};
-pub use table::{OVERFLOW_ENDPOINT, UNMATCHED_ENDPOINT};
+pub use table::{ABANDONED_STATUS, OVERFLOW_ENDPOINT, UNMATCHED_ENDPOINT};
 pub use trace::TraceId;

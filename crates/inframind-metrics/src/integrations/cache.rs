@@ -1,22 +1,20 @@
 //! Cache families from `inframind_cache::CacheHandle`s.
 
 use super::counter;
-use crate::Metrics;
+use crate::families::{CacheFeed, CacheMetrics};
 use crate::labels::CacheLabels;
 use inframind_cache::CacheHandle;
 use parking_lot::Mutex;
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// The observed caches; shared by the scrape-time refresh and the collector.
+/// The observed caches, copied into the cache families at every scrape.
 #[derive(Debug, Default)]
 pub(crate) struct CacheSources {
-    pub(crate) handles: Mutex<Vec<(String, CacheHandle)>>,
+    handles: Mutex<Vec<(String, CacheHandle)>>,
 }
 
 /// Counters of one cache name, summed over its handles.
@@ -35,6 +33,14 @@ pub(crate) struct Totals {
 }
 
 impl CacheSources {
+    /// Observes `handle` under `name`, unless that handle is observed under that name already.
+    pub(crate) fn add(&self, name: String, handle: CacheHandle) {
+        let mut handles = self.handles.lock();
+        if !handles.iter().any(|(n, h)| *n == name && h.ptr_eq(&handle)) {
+            handles.push((name, handle));
+        }
+    }
+
     fn totals(&self) -> BTreeMap<String, Totals> {
         let mut out: BTreeMap<String, Totals> = BTreeMap::new();
         for (name, handle) in self.handles.lock().iter() {
@@ -53,12 +59,13 @@ impl CacheSources {
         }
         out
     }
+}
 
+impl CacheFeed for CacheSources {
     /// Copies the counters into the spec families (`cache_hits_total` counts every request
     /// answered without calling the handler: fresh and stale hits and coalesced waits, as
     /// `CacheStats::hit_rate` does).
-    pub(crate) fn refresh(&self, metrics: &Metrics) {
-        let cache = metrics.cache();
+    fn refresh(&self, cache: &CacheMetrics) {
         for (name, t) in self.totals() {
             let labels = CacheLabels::new(name);
             cache
@@ -85,26 +92,21 @@ impl CacheSources {
             }
         }
     }
-}
 
-/// Adds two figures where either may be unknown (a store that cannot tell).
-fn add_known(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
-        (a, b) => a.or(b),
+    fn families(&self) -> &'static [(&'static str, MetricType)] {
+        &[
+            ("cache_stale_hits", MetricType::Counter),
+            ("cache_coalesced_waits", MetricType::Counter),
+            ("cache_bypasses", MetricType::Counter),
+            ("cache_store_errors", MetricType::Counter),
+            ("cache_stored_bytes", MetricType::Counter),
+            ("cache_compression_saved_bytes", MetricType::Counter),
+        ]
     }
-}
 
-/// The cache counters the spec families do not cover.
-#[derive(Debug)]
-pub(crate) struct CacheCollector(pub(crate) Arc<CacheSources>);
-
-impl Collector for CacheCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let totals = self.0.totals();
-        if totals.is_empty() {
-            return Ok(());
-        }
+    /// The cache counters the spec families do not cover.
+    fn encode_more(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let totals = self.totals();
         type Field = fn(&Totals) -> u64;
         let families: [(&str, &str, Option<Unit>, Field); 6] = [
             (
@@ -152,5 +154,13 @@ impl Collector for CacheCollector {
             }
         }
         Ok(())
+    }
+}
+
+/// Adds two figures where either may be unknown (a store that cannot tell).
+fn add_known(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }

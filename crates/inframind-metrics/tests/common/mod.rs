@@ -111,11 +111,65 @@ pub fn check_openmetrics(text: &str) -> (bool, String) {
     )
 }
 
-/// The value of the sample whose line starts with `series` followed by a space.
+/// A sample line's series, `name{k="v",...}`, split into the name and its labels sorted by
+/// name (values unescaped), and the rest of the line after the series.
+pub fn parse_series(line: &str) -> Option<(String, Vec<(String, String)>, &str)> {
+    let end = line.find(['{', ' ']).unwrap_or(line.len());
+    let name = line[..end].to_owned();
+    let mut labels = Vec::new();
+    let mut rest = &line[end..];
+    if let Some(body) = rest.strip_prefix('{') {
+        let mut chars = body.char_indices().peekable();
+        let mut close = None;
+        loop {
+            let (_, c) = *chars.peek()?;
+            if c == '}' {
+                close = chars.next().map(|(i, _)| i);
+                break;
+            }
+            if c == ',' {
+                chars.next();
+                continue;
+            }
+            let mut key = String::new();
+            for (_, c) in chars.by_ref() {
+                if c == '=' {
+                    break;
+                }
+                key.push(c);
+            }
+            if chars.next()?.1 != '"' {
+                return None;
+            }
+            let mut value = String::new();
+            loop {
+                let (_, c) = chars.next()?;
+                match c {
+                    '\\' => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        o => value.push(o),
+                    },
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            labels.push((key, value));
+        }
+        rest = &body[close? + 1..];
+    }
+    labels.sort();
+    Some((name, labels, rest))
+}
+
+/// The value of the sample whose series is `series` (label order does not matter).
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let rest = l.strip_prefix(series)?.strip_prefix(' ')?;
-        rest.split(' ').next()?.parse().ok()
+    let (name, labels, _) = parse_series(series)?;
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, ls, rest) = parse_series(l)?;
+        if n != name || ls != labels {
+            return None;
+        }
+        rest.trim_start().split(' ').next()?.parse().ok()
     })
 }
 
