@@ -19,7 +19,7 @@
 //! let app = Router::new()
 //!     .route("/users/{id}", get(|| async { "a user" }))
 //!     // Everything above this line is measured, labelled by route template.
-//!     .layer(MetricsLayer::new(&metrics))
+//!     .layer(MetricsLayer::axum(&metrics))
 //!     .route_service("/metrics", metrics.handler());
 //!
 //! let res = app.clone().oneshot(Request::get("/users/42").body(Body::empty()).unwrap()).await.unwrap();
@@ -54,7 +54,7 @@
 //!
 //! # Features
 //!
-//! - `axum`: label by axum's `MatchedPath`.
+//! - `axum`: [`MetricsLayer::axum`] labels by axum's `MatchedPath`.
 //! - `mongodb`: [`mongodb::DbEventHandler`] feeds the DB families from the driver's command
 //!   and connection-pool events.
 //! - `cache`, `loader`, `breaker`: scrape-time collectors over `inframind-cache`,

@@ -234,7 +234,7 @@ async fn encoded_names() -> BTreeSet<String> {
     metrics.observe_breakers(breakers);
     let app = Router::new()
         .route("/users/{id}", get(|| async { "user" }))
-        .layer(MetricsLayer::new(&metrics));
+        .layer(MetricsLayer::axum(&metrics));
     app.oneshot(Request::get("/users/1").body(Body::empty()).expect("req"))
         .await
         .expect("infallible");

@@ -1,6 +1,8 @@
 //! [`MetricsLayer`]: the configuration, and the [`Layer`] impl building [`MetricsService`]s.
 
 use super::config::{CACHE_SLOTS, DurationUntil, Shared};
+#[cfg(feature = "axum")]
+use super::endpoint::AxumEndpoint;
 use super::endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 use super::service::{CountRequestBodies, KnownLength, MetricsService};
 use crate::Metrics;
@@ -30,7 +32,10 @@ impl<E, R> Clone for MetricsLayer<E, R> {
 }
 
 impl MetricsLayer {
-    /// A layer recording into `metrics`, labelling by axum's `MatchedPath` (feature `axum`).
+    /// A layer recording into `metrics`, labelling requests by their
+    /// [`RouteTemplate`](crate::http::RouteTemplate) extension ([`DefaultEndpoint`]); use
+    /// [`MetricsLayer::axum`] in an axum application, or
+    /// [`endpoint_fn`](MetricsLayer::endpoint_fn).
     pub fn new(metrics: &Metrics) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -44,6 +49,44 @@ impl MetricsLayer {
             }),
             request_bodies: PhantomData,
         }
+    }
+}
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl MetricsLayer<AxumEndpoint> {
+    /// A layer recording into `metrics`, labelling requests by axum's `MatchedPath`
+    /// ([`AxumEndpoint`]).
+    pub fn axum(metrics: &Metrics) -> Self {
+        MetricsLayer::new(metrics).endpoint_label(AxumEndpoint::default())
+    }
+}
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl<R> MetricsLayer<AxumEndpoint, R> {
+    /// Labels requests under a `Router::nest_service(prefix, ...)` mount as
+    /// `{prefix}/{*rest}`: axum gives them no `MatchedPath`, so they would otherwise be
+    /// unmatched.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use inframind_metrics::{Metrics, MetricsLayer};
+    ///
+    /// let metrics = Metrics::new();
+    /// let app: Router = Router::new()
+    ///     .route("/health", get(|| async { "ok" }))
+    ///     .nest_service("/static", tower::service_fn(|_req| async {
+    ///         Ok::<_, std::convert::Infallible>(axum::response::Response::new(axum::body::Body::empty()))
+    ///     }))
+    ///     .layer(MetricsLayer::axum(&metrics).nested_service("/static"));
+    /// # let _ = app;
+    /// ```
+    #[must_use]
+    pub fn nested_service(mut self, prefix: &str) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.endpoint = std::mem::take(&mut shared.endpoint).nested_service(prefix);
+        self
     }
 }
 
