@@ -217,3 +217,72 @@ fn register_refuses_names_that_would_break_the_exposition() {
     let (ok, out) = check_openmetrics(&text);
     assert!(ok, "{out}\n{text}");
 }
+
+async fn request(metrics: &Metrics, route: &'static str, status: u16) {
+    let svc = MetricsLayer::new(metrics)
+        .endpoint_fn(move |_, _| Some(Cow::Borrowed(route)))
+        .layer(service_fn(move |_req: Request<String>| async move {
+            let mut res = Response::new(String::new());
+            *res.status_mut() = http::StatusCode::from_u16(status).expect("status");
+            Ok::<_, Infallible>(res)
+        }));
+    svc.oneshot(Request::get("/").body(String::new()).expect("req"))
+        .await
+        .expect("infallible");
+}
+
+#[tokio::test]
+async fn slow_routes_get_their_own_duration_buckets() {
+    let metrics = Metrics::builder()
+        .http_route_duration(
+            "/api/recommendations",
+            inframind_metrics::Buckets::llm_duration(),
+        )
+        .build();
+    request(&metrics, "/api/recommendations", 200).await;
+    request(&metrics, "/users/{id}", 200).await;
+    let text = metrics.encode(Format::OpenMetrics);
+    let llm = r#"http_request_duration_seconds_bucket{method="GET",endpoint="/api/recommendations",status="200",le="120.0"}"#;
+    assert_eq!(sample(&text, llm), Some(1.0), "{text}");
+    let default = r#"http_request_duration_seconds_bucket{method="GET",endpoint="/users/{id}",status="200",le="10.0"}"#;
+    assert_eq!(sample(&text, default), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            r#"http_request_duration_seconds_bucket{method="GET",endpoint="/users/{id}",status="200",le="120.0"}"#
+        ),
+        None
+    );
+    let (ok, out) = check_openmetrics(&text);
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn opentelemetry_label_names_on_request() {
+    use inframind_metrics::HttpLabelNames;
+    let metrics = Metrics::builder()
+        .http_label_names(HttpLabelNames::OpenTelemetry)
+        .build();
+    request(&metrics, "/users/{id}", 200).await;
+    request(&metrics, "/users/{id}", 503).await;
+    let text = metrics.encode(Format::OpenMetrics);
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(
+        v(
+            r#"http_requests_total{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            r#"http_requests_total{http_request_method="GET",http_route="/users/{id}",http_response_status_code="503",error_type="503"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(r#"http_requests_in_progress{http_request_method="GET",http_route="/users/{id}"}"#),
+        0.0
+    );
+    let (ok, out) = check_openmetrics(&text);
+    assert!(ok, "{out}");
+}
