@@ -138,9 +138,9 @@ fn histogram(
 }
 
 impl HttpCollector {
-    fn each_method<'e>(
-        endpoints: &'e [Arc<EndpointEntry>],
-    ) -> impl Iterator<Item = (&'e EndpointEntry, usize, &'e super::table::MethodEntry)> {
+    fn each_method(
+        endpoints: &[Arc<EndpointEntry>],
+    ) -> impl Iterator<Item = (&EndpointEntry, usize, &super::table::MethodEntry)> {
         endpoints.iter().flat_map(|e| {
             e.methods
                 .iter()

@@ -67,7 +67,8 @@ impl AxumEndpoint {
         let prefix = prefix.trim_end_matches('/');
         let label = format!("{prefix}/{{*rest}}");
         self.nested.push((prefix.into(), label.into()));
-        self.nested.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.nested
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         self
     }
 }

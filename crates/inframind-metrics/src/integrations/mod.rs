@@ -77,6 +77,7 @@ pub(crate) struct Observed {
 
 impl Observed {
     /// What the cache families copy in at every scrape (`None` without the `cache` feature).
+    #[allow(clippy::unused_self)] // without the `cache` feature
     pub(crate) fn cache_feed(&self) -> Option<Arc<dyn CacheFeed>> {
         #[cfg(feature = "cache")]
         {
@@ -89,7 +90,12 @@ impl Observed {
     }
 
     /// Registers the loader and breaker collectors.
-    #[allow(unused_variables)]
+    // Without the `loader` and `breaker` features there is nothing to register.
+    #[allow(
+        unused_variables,
+        clippy::unused_self,
+        clippy::needless_pass_by_ref_mut
+    )]
     pub(crate) fn register(&self, r: &mut Registrar<'_>) {
         #[cfg(feature = "loader")]
         r.collector(

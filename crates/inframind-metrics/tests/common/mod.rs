@@ -113,19 +113,20 @@ pub fn check_openmetrics(text: &str) -> (bool, String) {
 
 /// A sample line's series, `name{k="v",...}`, split into the name and its labels sorted by
 /// name (values unescaped), and the rest of the line after the series.
-pub fn parse_series(line: &str) -> Option<(String, Vec<(String, String)>, &str)> {
+/// A series' labels, sorted by name.
+pub type Labels = Vec<(String, String)>;
+
+pub fn parse_series(line: &str) -> Option<(String, Labels, &str)> {
     let end = line.find(['{', ' ']).unwrap_or(line.len());
     let name = line[..end].to_owned();
     let mut labels = Vec::new();
     let mut rest = &line[end..];
     if let Some(body) = rest.strip_prefix('{') {
         let mut chars = body.char_indices().peekable();
-        let mut close = None;
-        loop {
-            let (_, c) = *chars.peek()?;
+        let close = loop {
+            let (i, c) = *chars.peek()?;
             if c == '}' {
-                close = chars.next().map(|(i, _)| i);
-                break;
+                break i;
             }
             if c == ',' {
                 chars.next();
@@ -154,8 +155,8 @@ pub fn parse_series(line: &str) -> Option<(String, Vec<(String, String)>, &str)>
                 }
             }
             labels.push((key, value));
-        }
-        rest = &body[close? + 1..];
+        };
+        rest = &body[close + 1..];
     }
     labels.sort();
     Some((name, labels, rest))
