@@ -2,9 +2,12 @@
 //!
 //! One [`Metrics`] registry holds every family of the Infra Mind Phase 2 spec (HTTP, database,
 //! cache, LLM, business, AI agent) under their conventional names, next to any metric the
-//! application registers. [`MetricsLayer`] records the HTTP families with route templates as
-//! labels and a hard series cap; [`Metrics::handler`] serves `/metrics` in the OpenMetrics text
-//! format, with trace-id exemplars.
+//! application registers. Every family is a prometheus-client metric or collector, so an
+//! application with its own registry gets them all with [`Metrics::register_into`].
+//! [`MetricsLayer`] records the HTTP families with route templates as labels and a hard series
+//! cap, and counts every request that reaches it (dropped ones as `499`); put it outermost
+//! ([`http`] lists what each placement sees). [`Metrics::handler`] serves `/metrics` in the
+//! OpenMetrics text format (or Prometheus text, by `Accept` q-values), with trace-id exemplars.
 //!
 //! ```
 //! # #[cfg(feature = "axum")]
@@ -55,8 +58,9 @@
 //! # Features
 //!
 //! - `axum`: [`MetricsLayer::axum`] labels by axum's `MatchedPath`.
-//! - `mongodb`: [`mongodb::DbEventHandler`] feeds the DB families from the driver's command
-//!   and connection-pool events.
+//! - `mongodb`: [`mongodb::DbEventHandler`] feeds the DB families from the driver's command,
+//!   connection-pool and server-monitoring events, and counts operations that never reached a
+//!   server ([`mongodb::DbEventHandler::track`]), so a database outage shows.
 //! - `cache`, `loader`, `breaker`: scrape-time collectors over `inframind-cache`,
 //!   `inframind-loader` and `inframind-breaker` statistics ([`integrations`]).
 

@@ -237,3 +237,57 @@ async fn a_streamed_response_can_be_timed_to_the_end_of_its_body() {
     assert!(seconds < 0.15, "timed to the head: {seconds}");
     server.abort();
 }
+
+/// A burst of 40 concurrent requests, half of whose clients hang up mid-request: every
+/// request is counted exactly once (200 or 499) and nothing is left in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_of_a_burst_is_counted_once() {
+    let metrics = Metrics::new();
+    let app = Router::new()
+        .route(
+            "/work",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                "done"
+            }),
+        )
+        .layer(MetricsLayer::axum(&metrics));
+    let (addr, server) = serve(app).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                get_once(addr, "/work").await.0 == StatusCode::OK
+            } else {
+                let (mut send, conn) = client(addr).await;
+                let req = http::Request::get("/work")
+                    .header("host", "test")
+                    .body(String::new())
+                    .expect("request");
+                // Give up after 30 ms: the connection closes with the request unanswered.
+                let gave_up =
+                    tokio::time::timeout(Duration::from_millis(30), send.send_request(req))
+                        .await
+                        .is_err();
+                conn.abort();
+                gave_up
+            }
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task"));
+    }
+    let ok = r#"http_requests_total{method="GET",endpoint="/work",status="200"}"#;
+    let abandoned = r#"http_requests_total{method="GET",endpoint="/work",status="499"}"#;
+    assert_eq!(settle(&metrics, abandoned, 20.0).await, Some(20.0));
+    let text = metrics.encode(Format::OpenMetrics);
+    assert_eq!(sample(&text, ok), Some(20.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"http_requests_in_progress{method="GET",endpoint="/work"}"#
+        ),
+        Some(0.0)
+    );
+    server.abort();
+}
