@@ -24,11 +24,12 @@
 //! - a connection the pool could not open for an operation counts in
 //!   `db_errors_total{collection="none", error_type="connection_checkout_failed"}`;
 //! - [`DbEventHandler::track`] (or [`DbEventHandler::record_result`]) wraps an operation and,
-//!   when it fails without a command (server selection or a cleared pool), counts it in
-//!   `db_queries_total`, `db_query_duration_seconds` and
-//!   `db_errors_total{error_type="server_selection"}` under the collection and operation you
-//!   name. Operations that did reach a server are left to the command events, so nothing is
-//!   counted twice.
+//!   when it fails without a command (server selection, or a cleared pool), counts it in
+//!   `db_queries_total` and `db_query_duration_seconds` under the collection and operation you
+//!   name, and a server-selection failure in `db_errors_total{error_type="server_selection"}`.
+//!   Operations that did reach a server are left to the command events, so nothing is counted
+//!   twice. (An operation whose new connection could not be opened shows only as
+//!   `connection_checkout_failed`: its error does not tell whether a command was sent.)
 //!
 //! ```no_run
 //! # async fn run() -> mongodb::error::Result<()> {
@@ -128,11 +129,16 @@ impl DbEventHandler {
     }
 
     /// Records the outcome of one driver operation that took `elapsed`, when no command event
-    /// covers it: an error before any command was sent (server selection failed, or the pool
-    /// was cleared while the operation waited for a connection) counts one query and one
-    /// `db_errors_total{collection, error_type}` (`server_selection`, `pool_cleared`).
-    /// Successes and errors from a server are already counted by the command events, and are
-    /// left alone.
+    /// covers it:
+    ///
+    /// - server selection failed (no server is reachable): one query and one
+    ///   `db_errors_total{collection, error_type="server_selection"}`;
+    /// - the pool was cleared while the operation waited for a connection: one query (the
+    ///   error itself is already counted from the pool's checkout-failed event, as
+    ///   `{collection="none", error_type="connection_checkout_failed"}`).
+    ///
+    /// Successes and errors from a server are counted by the command events, and are left
+    /// alone, so wrapping every operation counts each exactly once.
     pub fn record_result<T>(
         &self,
         collection: &str,
@@ -141,14 +147,15 @@ impl DbEventHandler {
         result: &mongodb::error::Result<T>,
     ) {
         let Err(e) = result else { return };
-        if matches!(
-            *e.kind,
-            ErrorKind::ServerSelection { .. } | ErrorKind::ConnectionPoolCleared { .. }
-        ) {
-            let error = error_type(&e.kind);
-            self.metrics
-                .db()
-                .record_query(collection, operation, elapsed, Some(&error));
+        let db = self.metrics.db();
+        match *e.kind {
+            ErrorKind::ServerSelection { .. } => {
+                db.record_query(collection, operation, elapsed, Some("server_selection"));
+            }
+            ErrorKind::ConnectionPoolCleared { .. } => {
+                db.record_query(collection, operation, elapsed, None);
+            }
+            _ => {}
         }
     }
 
