@@ -153,9 +153,9 @@ pub struct CacheMetrics {
 /// Figures copied into the cache families at every scrape, and more families written after
 /// them (the `cache` feature's observed handles).
 pub(crate) trait CacheFeed: Send + Sync + std::fmt::Debug + 'static {
-    /// Copies the observed figures into the spec families.
+    /// Copies the observed figures into the built-in cache families.
     fn refresh(&self, cache: &CacheMetrics);
-    /// Writes the families the spec does not cover.
+    /// Writes the cache families beyond the five built-in ones.
     fn encode_more(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result;
     /// The names [`encode_more`](Self::encode_more) writes.
     fn families(&self) -> &'static [(&'static str, MetricType)];

@@ -1,8 +1,8 @@
 //! Prometheus metrics for tower and axum services, on the official [`prometheus_client`] crate.
 //!
-//! One [`Metrics`] registry holds every family of the Infra Mind Phase 2 spec (HTTP, database,
-//! cache, LLM, business, AI agent) under their conventional names, next to any metric the
-//! application registers. Every family is a prometheus-client metric or collector, so an
+//! One [`Metrics`] registry holds the 30 metric families an Infra Mind service exposes (HTTP,
+//! database, cache, LLM, business, AI agent; listed below) under their conventional names, next
+//! to any metric the application registers. Every family is a prometheus-client metric or collector, so an
 //! application with its own registry gets them all with [`Metrics::register_into`].
 //! [`MetricsLayer`] records the HTTP families with route templates as labels and a hard series
 //! cap, and counts every request that reaches it (dropped ones as `499`); put it outermost

@@ -16,7 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::{Metric, Registry, Unit};
 use std::sync::Arc;
 
-/// Every Phase 2 metric family, registered in a prometheus-client [`Registry`] that
+/// Every built-in metric family (the 30 listed in the [crate docs](crate), and the crate's own),
+/// registered in a prometheus-client [`Registry`] that
 /// applications can add their own metrics to. Cheap to clone (an `Arc`).
 ///
 /// Every family is a prometheus-client metric or [`Collector`] in that registry, so

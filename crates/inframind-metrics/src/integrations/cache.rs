@@ -62,7 +62,7 @@ impl CacheSources {
 }
 
 impl CacheFeed for CacheSources {
-    /// Copies the counters into the spec families (`cache_hits_total` counts every request
+    /// Copies the counters into the built-in cache families (`cache_hits_total` counts every request
     /// answered without calling the handler: fresh and stale hits and coalesced waits, as
     /// `CacheStats::hit_rate` does).
     fn refresh(&self, cache: &CacheMetrics) {
@@ -104,7 +104,7 @@ impl CacheFeed for CacheSources {
         ]
     }
 
-    /// The cache counters the spec families do not cover.
+    /// The cache counters the built-in cache families do not cover.
     fn encode_more(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
         let totals = self.totals();
         type Field = fn(&Totals) -> u64;
