@@ -289,3 +289,51 @@ async fn caches_of_one_name_are_summed_and_never_counted_twice() {
     assert_eq!(v(r#"cache_misses_total{cache="api"}"#), 2.0);
     assert_eq!(v(r#"cache_entries{cache="api"}"#), 2.0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    /// Against a model: whatever registries exist, however often each is observed, a loader
+    /// name exports the sum over the distinct registries of that name's keys.
+    #[test]
+    fn loader_totals_match_the_model(
+        loads in proptest::collection::vec(
+            proptest::collection::vec((0usize..2, 1u32..6), 0..3),
+            1..4,
+        ),
+        observed in proptest::collection::vec(0usize..4, 1..7),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let names = ["A", "B"];
+        let registries: Vec<StatsRegistry> = loads.iter().map(|_| StatsRegistry::new()).collect();
+        rt.block_on(async {
+            for (r, batches) in registries.iter().zip(&loads) {
+                for (name, keys) in batches {
+                    load_keys(r, names[*name], (0..*keys).collect()).await;
+                }
+            }
+        });
+        let metrics = Metrics::new();
+        let mut distinct = std::collections::BTreeSet::new();
+        for i in observed {
+            let i = i % registries.len();
+            distinct.insert(i);
+            metrics.observe_loaders(registries[i].clone());
+        }
+        let text = metrics.encode(Format::OpenMetrics);
+        for (n, name) in names.iter().enumerate() {
+            let want: u32 = distinct
+                .iter()
+                .flat_map(|i| &loads[*i])
+                .filter(|(l, _)| *l == n)
+                .map(|(_, k)| k)
+                .sum();
+            let got = sample(&text, &format!(r#"loader_items_loaded_total{{loader="{name}"}}"#));
+            let batches = distinct.iter().flat_map(|i| &loads[*i]).filter(|(l, _)| *l == n).count();
+            if batches == 0 {
+                proptest::prop_assert_eq!(got, None);
+            } else {
+                proptest::prop_assert_eq!(got, Some(f64::from(want)), "{}", text);
+            }
+        }
+    }
+}
