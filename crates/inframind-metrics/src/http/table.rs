@@ -358,6 +358,9 @@ pub(crate) struct HttpTable {
     default_bounds: RouteBounds,
     route_bounds: HashMap<Box<str>, RouteBounds>,
     pub(crate) size_bounds_f64: Box<[f64]>,
+    /// Every endpoint sorted by name, rebuilt by a scrape only when endpoints were added
+    /// (they are never removed, so an unchanged count means an unchanged set).
+    sorted: Mutex<Vec<Arc<EndpointEntry>>>,
 }
 
 impl HttpTable {
@@ -394,6 +397,7 @@ impl HttpTable {
                 .map(|(route, b)| (route.as_str().into(), RouteBounds::new(b)))
                 .collect(),
             size_bounds_f64: size.bounds().into(),
+            sorted: Mutex::new(Vec::new()),
         }
     }
 
@@ -447,12 +451,18 @@ impl HttpTable {
         Slot { endpoint, method }
     }
 
-    /// Every endpoint, the overflow endpoint included, sorted by name.
-    pub(crate) fn snapshot(&self) -> Vec<Arc<EndpointEntry>> {
-        let mut endpoints: Vec<Arc<EndpointEntry>> =
-            self.endpoints.read().values().cloned().collect();
-        endpoints.push(Arc::clone(&self.overflow));
-        endpoints.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        endpoints
+    /// Every endpoint, the overflow endpoint included, sorted by name. Held by one scrape at a
+    /// time; the request path never takes this lock.
+    pub(crate) fn snapshot(&self) -> parking_lot::MutexGuard<'_, Vec<Arc<EndpointEntry>>> {
+        let mut sorted = self.sorted.lock();
+        let map = self.endpoints.read();
+        if sorted.len() != map.len() + 1 {
+            sorted.clear();
+            sorted.extend(map.values().cloned());
+            drop(map);
+            sorted.push(Arc::clone(&self.overflow));
+            sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        }
+        sorted
     }
 }
