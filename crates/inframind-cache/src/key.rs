@@ -8,7 +8,9 @@ use crate::error::CacheError;
 
 /// Builds the key of a request: `{namespace}:{64 hex digits}`.
 ///
-/// The digest covers the method, the path, the query with its parameters sorted by name (the
+/// The digest covers the method (HEAD as GET, whose stored response answers it), the
+/// authority (the URI's, else the `Host` header's, lowercased; unless the layer leaves it out),
+/// the path, the query with its parameters sorted by name (the
 /// values of a repeated name keep their order), the values of the varying headers, and the
 /// principal when the route is keyed per user. Every field is length-prefixed, so no two
 /// different requests feed the hash the same bytes.
@@ -16,11 +18,16 @@ use crate::error::CacheError;
 pub(crate) struct KeyBuilder {
     namespace: Arc<str>,
     vary: Arc<[HeaderName]>,
+    host: bool,
 }
 
 impl KeyBuilder {
-    pub(crate) fn new(namespace: Arc<str>, vary: Arc<[HeaderName]>) -> Self {
-        Self { namespace, vary }
+    pub(crate) fn new(namespace: Arc<str>, vary: Arc<[HeaderName]>, host: bool) -> Self {
+        Self {
+            namespace,
+            vary,
+            host,
+        }
     }
 
     pub(crate) fn vary(&self) -> &[HeaderName] {
@@ -71,6 +78,16 @@ impl KeyBuilder {
     /// The bytes the digest covers, each field length-prefixed.
     fn feed<B>(&self, out: &mut Vec<u8>, req: &Request<B>, principal: Option<&str>) {
         field(out, method_bytes(req.method()));
+        if self.host {
+            let authority = req
+                .uri()
+                .authority()
+                .map(|a| a.as_str().as_bytes())
+                .or_else(|| req.headers().get(http::header::HOST).map(|h| h.as_bytes()))
+                .unwrap_or_default();
+            out.extend_from_slice(&(authority.len() as u32).to_be_bytes());
+            out.extend(authority.iter().map(u8::to_ascii_lowercase));
+        }
         field(out, req.uri().path().as_bytes());
         match req.uri().query() {
             Some(query) if !query.is_empty() => hash_query(out, query),
@@ -148,6 +165,10 @@ impl std::fmt::Debug for Key {
 }
 
 fn method_bytes(method: &Method) -> &[u8] {
+    // HEAD shares GET's entry: the stored GET response answers it, with the same ETag.
+    if method == Method::HEAD {
+        return b"GET";
+    }
     method.as_str().as_bytes()
 }
 
@@ -185,7 +206,6 @@ fn hash_query(out: &mut Vec<u8>, query: &str) {
 }
 
 /// Whether `key` has the shape of a cache entry key: `{namespace}:{64 lowercase hex digits}`.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn is_entry_key(key: &str) -> bool {
     key.rsplit_once(':').is_some_and(|(namespace, digest)| {
         !namespace.is_empty()
@@ -246,6 +266,7 @@ mod tests {
         KeyBuilder::new(
             Arc::from("assessments:list"),
             Arc::from(vec![HeaderName::from_static("accept-language")]),
+            true,
         )
     }
 
@@ -282,7 +303,13 @@ mod tests {
         assert_ne!(a, b.key(&req, None));
         assert_ne!(b.key(&req, Some("")), b.key(&req, None));
         let head = Request::head("/x").body(()).unwrap();
-        assert_ne!(b.key(&req, None), b.key(&head, None));
+        assert_eq!(
+            b.key(&req, None),
+            b.key(&head, None),
+            "HEAD is answered from GET"
+        );
+        let post = Request::post("/x").body(()).unwrap();
+        assert_ne!(b.key(&req, None), b.key(&post, None));
         let fr = Request::get("/x")
             .header("accept-language", "fr")
             .body(())
@@ -322,7 +349,7 @@ mod tests {
     fn inline_and_long_keys_are_namespace_colon_blake3_hex() {
         let req = get("/x?b=2&a=1");
         for namespace in ["a", &"n".repeat(62), &"n".repeat(63), &"n".repeat(200)] {
-            let b = KeyBuilder::new(Arc::from(namespace), Arc::from(Vec::new()));
+            let b = KeyBuilder::new(Arc::from(namespace), Arc::from(Vec::new()), true);
             let mut fed = Vec::new();
             b.feed(&mut fed, &req, None);
             let expected = format!("{namespace}:{}", blake3::hash(&fed).to_hex());

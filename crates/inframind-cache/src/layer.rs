@@ -95,8 +95,10 @@ pub(crate) struct Config {
     pub(crate) status_name: Arc<str>,
     /// `{name}; hit; ttl=N` for N in 0..len, rendered on first use.
     pub(crate) hit_statuses: Box<[std::sync::OnceLock<HeaderValue>]>,
-    pub(crate) bypass_status: HeaderValue,
-    pub(crate) store_error_status: HeaderValue,
+    /// `{name}; fwd=method`: a method the cache does not serve.
+    pub(crate) method_bypass_status: HeaderValue,
+    /// `{name}; fwd=request`: the request's credentials keep it from shared entries.
+    pub(crate) request_bypass_status: HeaderValue,
 }
 
 /// Why a request is not handled by the cache.
@@ -136,6 +138,9 @@ impl Config {
         self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
     }
 }
+
+/// The longest TTL a layer accepts.
+const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A tower layer that caches GET and HEAD responses of the service it wraps.
 ///
@@ -200,6 +205,8 @@ pub struct CacheLayerBuilder {
     stale_while_revalidate: Duration,
     stale_if_error: Duration,
     status_name: String,
+    max_body_set: bool,
+    key_host: bool,
 }
 
 impl std::fmt::Debug for CacheLayerBuilder {
@@ -232,6 +239,8 @@ impl CacheLayerBuilder {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             status_name: "inframind".to_owned(),
+            max_body_set: false,
+            key_host: true,
         }
     }
 
@@ -298,9 +307,20 @@ impl CacheLayerBuilder {
 
     /// The largest body the cache buffers and stores. A larger response is passed through:
     /// the bytes buffered so far, then the rest of the body unbuffered, and nothing is stored.
-    /// Default 1 MiB.
+    /// Default 1 MiB, or the store's largest entry ([`Store::max_entry_body`]) when that is
+    /// smaller, so every body the layer buffers can be stored.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self.max_body_set = true;
+        self
+    }
+
+    /// Whether the request's authority (the URI's, else the `Host` header) is part of the key.
+    /// Default `true`: one origin serving several hosts (tenants, languages) never answers one
+    /// host with another's response. Turn it off only for a service that answers a single
+    /// host whatever `Host` says, to share entries across the names it is reached by.
+    pub fn key_host(mut self, include: bool) -> Self {
+        self.key_host = include;
         self
     }
 
@@ -336,15 +356,35 @@ impl CacheLayerBuilder {
     ///
     /// [`CacheError::InvalidNamespace`] for a prefix that is empty, has empty segments, glob
     /// characters, whitespace or a leading `@`; [`CacheError::InvalidSetting`] for a TTL under
-    /// one millisecond, a zstd level outside 1..=22, or a `Cache-Status` name that is not a
-    /// token.
-    pub fn build(self) -> Result<CacheLayer, CacheError> {
+    /// one millisecond or over a year, a `max_body` of 0 or larger than the store's largest
+    /// entry, an empty set of cacheable statuses, a zstd level outside 1..=22, or a
+    /// `Cache-Status` name that is not a token.
+    pub fn build(mut self) -> Result<CacheLayer, CacheError> {
         validate_namespace(&self.namespace)?;
+        let invalid = |setting, reason| Err(CacheError::InvalidSetting { setting, reason });
         if self.ttl < Duration::from_millis(1) {
-            return Err(CacheError::InvalidSetting {
-                setting: "ttl",
-                reason: "must be at least 1 ms",
-            });
+            return invalid("ttl", "must be at least 1 ms");
+        }
+        if self.ttl > MAX_TTL {
+            return invalid("ttl", "must be at most a year");
+        }
+        if self.max_body == 0 {
+            return invalid("max_body", "must be at least 1 byte");
+        }
+        if self.statuses.is_empty() {
+            return invalid("cacheable_statuses", "must name at least one status");
+        }
+        if let Some(largest) = self.handle.store().max_entry_body() {
+            let largest = usize::try_from(largest).unwrap_or(usize::MAX);
+            if !self.max_body_set {
+                self.max_body = self.max_body.min(largest).max(1);
+            } else if self.max_body > largest {
+                return invalid(
+                    "max_body",
+                    "larger than the store's largest entry (`Store::max_entry_body`; a \
+                     MemoryStore keeps at most max_bytes / shards per entry)",
+                );
+            }
         }
         if !(1..=22).contains(&self.compression_level) {
             return Err(CacheError::InvalidSetting {
@@ -381,7 +421,7 @@ impl CacheLayerBuilder {
             .as_ref()
             .map(|memory| memory.generation_cells(&namespaces));
         let config = Config {
-            keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary)),
+            keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary), self.key_host),
             namespaces,
             memory_generations,
             ttl: self.ttl,
@@ -392,11 +432,8 @@ impl CacheLayerBuilder {
             max_body: self.max_body,
             statuses: StatusSet::new(self.statuses),
             principal: self.principal,
-            bypass_status: value(format!("{}; fwd=bypass", self.status_name))?,
-            store_error_status: value(format!(
-                "{}; fwd=miss; detail=store-error",
-                self.status_name
-            ))?,
+            method_bypass_status: value(format!("{}; fwd=method", self.status_name))?,
+            request_bypass_status: value(format!("{}; fwd=request", self.status_name))?,
             status_name: Arc::from(self.status_name),
             hit_statuses: (0..=self.ttl.as_secs().min(4095))
                 .map(|_| std::sync::OnceLock::new())

@@ -17,8 +17,8 @@
 //! }
 //!
 //! async fn create_assessment(State(cache): State<CacheHandle>) -> &'static str {
-//!     // ... insert it, then drop every cached `assessments:*` response, O(1):
-//!     cache.invalidate("assessments:*").await.expect("store reachable");
+//!     // ... insert it, then drop every cached response of namespace `assessments`, O(1):
+//!     cache.invalidate_namespace("assessments").await.expect("store reachable");
 //!     "created"
 //! }
 //!
@@ -57,8 +57,11 @@
 //! # Keys
 //!
 //! A key is `{namespace}:{blake3}`: the namespace is the layer's [`prefix`] (`:`-separated, such
-//! as `assessments:list`), and the digest covers the method, the path, the query with its
-//! parameters sorted by name, the [`vary`] headers and, on routes keyed [`per_user`], the
+//! as `assessments:list`), and the digest covers the method (HEAD counts as GET: a stored GET
+//! response answers it, with the same ETag), the authority (the URI's, else the `Host`
+//! header, lowercased; a service that answers one host only may leave it out with
+//! [`key_host(false)`](CacheLayerBuilder::key_host)), the path, the query with its parameters
+//! sorted by name, the [`vary`] headers and, on routes keyed [`per_user`], the
 //! [`CachePrincipal`] the application's authentication put in the request's extensions. The
 //! principal never comes from a header the client picks.
 //!
@@ -76,8 +79,14 @@
 //! # Serving
 //!
 //! - Concurrent misses on one key call the inner service once (single flight); the others
-//!   wait and get the same response.
-//! - Entries carry a strong ETag (blake3 of the body); `If-None-Match` gets `304 Not Modified`.
+//!   wait and get the same response. The shared fill is unconditional and whole: the
+//!   request's `If-None-Match`, `If-Modified-Since`, `Range` and `If-Range` are not
+//!   forwarded (and HEAD goes forward as GET), and each request's own conditional is then
+//!   answered from the result. A fill finishes even when the request that started it is
+//!   dropped (a client that hangs up), and single flight holds during a store outage too.
+//! - Entries carry a strong ETag (blake3 of the body); `If-None-Match` gets `304 Not
+//!   Modified`, and so does `If-Modified-Since` against a stored `Last-Modified` (IMF-fixdate).
+//!   A `Range` request gets the whole `200` response, as RFC 9110 allows.
 //! - Bodies of at least the [compression threshold](CacheLayerBuilder::compress_above) are
 //!   stored zstd-compressed and sent as stored to clients with `Accept-Encoding: zstd`;
 //!   others get them decompressed.
@@ -89,16 +98,26 @@
 //!
 //! # Failures
 //!
-//! A store that errors or times out never fails a request: the inner service answers and
-//! [`CacheStats::store_errors`] counts it. Bytes under a key that do not decode are a miss, and
-//! are deleted. Invalidation, on the other hand, reports a store failure to its caller.
+//! A store that errors or times out never fails a request: the inner service answers (once
+//! per key, through single flight) and [`CacheStats::store_errors`] counts it. Bytes under a
+//! key that do not decode, or whose body does not hash to its ETag, are a miss, are deleted
+//! and are counted in [`CacheStats::corrupt_entries`]. An entry larger than the store keeps
+//! (a [`MemoryStore`] entry is at most `max_bytes / shards`) is reported as not stored; the
+//! builder lowers its default [`max_body`] to the store's largest entry and rejects a larger
+//! explicit one. Invalidation, on the other hand, reports a store failure to its caller.
 //!
 //! # Invalidation
 //!
-//! [`CacheHandle::invalidate`] takes a glob. `ns:*` and `ns*` invalidate namespace `ns` and
-//! everything below it by changing its generation, which every lookup reads in the same round
-//! trip as the entry: O(1) store work for any number of entries. Other globs delete matching
-//! keys with `SCAN` and `UNLINK` (never `KEYS`).
+//! Three calls, one per intent, so none can be mistaken for another:
+//!
+//! - [`CacheHandle::invalidate_namespace`]`("ns")` invalidates namespace `ns` and everything
+//!   below it (`ns:...`) by changing its generation, which every lookup reads in the same
+//!   round trip as the entry: O(1) store work for any number of entries.
+//! - [`CacheHandle::invalidate_key`] deletes one entry, by the key
+//!   [`CacheLayer::key_for`] gives.
+//! - [`CacheHandle::invalidate_matching`]`("*:list:*")` deletes the cache's own entries whose
+//!   keys match a glob, with `SCAN` and `UNLINK` on Redis (never `KEYS`); keys that are not
+//!   this cache's entries are never touched, even under the same Redis key prefix.
 //!
 //! # Features
 //!
@@ -112,15 +131,21 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+mod buffer;
+mod entry;
 pub mod envelope;
 mod error;
 mod flight;
 mod future;
 mod handle;
+mod headers;
 mod key;
 mod layer;
+mod lookup;
+mod miss;
 mod policy;
 mod prepared;
+mod respond;
 mod service;
 mod store;
 
@@ -130,7 +155,9 @@ pub use future::ResponseFuture;
 pub use handle::{CacheHandle, CacheStats};
 pub use layer::{CacheLayer, CacheLayerBuilder, CachePrincipal};
 pub use service::CacheService;
-pub use store::{Generations, Lookup, MemoryStore, MemoryStoreBuilder, Store, StoreFuture};
+pub use store::{
+    Generations, Lookup, MemoryStore, MemoryStoreBuilder, PutOutcome, Store, StoreFuture,
+};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::{RedisStore, RedisStoreBuilder};

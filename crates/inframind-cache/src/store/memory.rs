@@ -9,12 +9,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob, now_ms};
+use super::{Generations, Lookup, PutOutcome, Store, StoreFuture, fresh_generation, glob, now_ms};
 use crate::prepared::Prepared;
 
 const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
 /// Bytes charged per entry on top of its key and value, for the map slot and bookkeeping.
 const ENTRY_OVERHEAD: u64 = 64;
+/// What an entry costs besides its body, at most, for [`Store::max_entry_body`]: its key, the
+/// envelope's fixed fields and headers, the decoded head and [`ENTRY_OVERHEAD`]. An entry with
+/// more headers than this allows is refused ([`PutOutcome::TooLarge`]), never dropped silently.
+const ENTRY_ALLOWANCE: u64 = 4096;
 
 /// An in-process [`Store`]: sharded maps behind read-mostly locks, bounded by bytes.
 ///
@@ -65,6 +69,15 @@ struct Inner {
     generations: RwLock<HashMap<Arc<str>, Arc<AtomicU64>, BuildHasherDefault<KeyHasher>>>,
     bytes: AtomicU64,
     entries: AtomicU64,
+    /// The clock expiry and access times are read from.
+    clock: Clock,
+}
+
+/// Milliseconds since the Unix epoch, from the system clock or (in tests) a manual one.
+enum Clock {
+    System,
+    #[cfg(test)]
+    Manual(Arc<AtomicU64>),
 }
 
 #[derive(Default)]
@@ -124,6 +137,7 @@ impl MemoryStoreBuilder {
                 generations: RwLock::new(HashMap::default()),
                 bytes: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
+                clock: Clock::System,
             }),
         }
     }
@@ -159,6 +173,14 @@ impl MemoryStore {
         self.inner.bytes.load(Ordering::Relaxed)
     }
 
+    fn now(&self) -> u64 {
+        match &self.inner.clock {
+            Clock::System => now_ms(),
+            #[cfg(test)]
+            Clock::Manual(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
     fn shard(&self, key: &[u8]) -> &RwLock<Shard> {
         let mut hasher = KeyHasher::default();
         hasher.write(key);
@@ -170,7 +192,7 @@ impl MemoryStore {
         let key = key.as_bytes();
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
-        let now = now_ms();
+        let now = self.now();
         if slot.expires_at <= now {
             return None;
         }
@@ -218,10 +240,10 @@ impl MemoryStore {
         Some(out)
     }
 
-    fn insert(&self, key: &str, value: Bytes, ttl: Duration) {
+    fn insert(&self, key: &str, value: Bytes, ttl: Duration) -> PutOutcome {
         // Decoded here, outside the lock, once per write rather than on every hit.
         let prepared = Prepared::decode(&value);
-        self.insert_prepared(key, value, prepared, ttl);
+        self.insert_prepared(key, value, prepared, ttl)
     }
 
     /// Stores `value` with its decoded form, which the caller had at hand.
@@ -231,7 +253,7 @@ impl MemoryStore {
         value: Bytes,
         prepared: Option<Prepared>,
         ttl: Duration,
-    ) {
+    ) -> PutOutcome {
         let prepared = prepared.map(Arc::new);
         let size = key.len() as u64
             + value.len() as u64
@@ -246,12 +268,12 @@ impl MemoryStore {
             inner.entries.fetch_sub(1, Ordering::Relaxed);
         }
         if size > inner.shard_max_bytes {
-            return;
+            return PutOutcome::TooLarge;
         }
         if shard.bytes + size > inner.shard_max_bytes {
             self.evict(&mut shard, inner.shard_max_bytes.saturating_sub(size));
         }
-        let now = now_ms();
+        let now = self.now();
         // Rounded up, so a sub-millisecond TTL still stores the entry briefly.
         let ttl_ms = u64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
         shard.bytes += size;
@@ -267,13 +289,15 @@ impl MemoryStore {
         );
         inner.bytes.fetch_add(size, Ordering::Relaxed);
         inner.entries.fetch_add(1, Ordering::Relaxed);
+        PutOutcome::Stored
     }
 
     /// Drops expired entries, then the least recently used, until the shard uses at most
-    /// 90% of `target`.
+    /// 90% of `target`. The bytes subtracted are those of the entries removed, one by one, so
+    /// the accounting cannot drift from what the shard holds.
     fn evict(&self, shard: &mut Shard, target: u64) {
         let inner = &self.inner;
-        let now = now_ms();
+        let now = self.now();
         let before_len = shard.map.len() as u64;
         let mut freed = 0;
         shard.map.retain(|_, slot| {
@@ -283,28 +307,40 @@ impl MemoryStore {
             }
             keep
         });
-        let mut used = shard.bytes - freed;
         let goal = target - target / 10;
-        if used > goal {
-            // Oldest first, by last-access tick, without cloning keys.
+        if shard.bytes - freed > goal {
+            // Oldest first, by last-access tick, without cloning keys. Many entries may share
+            // the cutoff millisecond (a burst of inserts): only as many of them go as needed.
             let mut by_age: Vec<(u64, u64)> = shard
                 .map
                 .values()
                 .map(|slot| (slot.last_access.load(Ordering::Relaxed), slot.size))
                 .collect();
             by_age.sort_unstable_by_key(|(tick, _)| *tick);
-            let mut cutoff = 0;
+            let mut used = shard.bytes - freed;
+            let (mut cutoff, mut at_cutoff) = (0, 0usize);
             for (tick, size) in by_age {
                 if used <= goal {
                     break;
                 }
                 used -= size;
-                freed += size;
-                cutoff = tick;
+                if tick != cutoff {
+                    cutoff = tick;
+                    at_cutoff = 0;
+                }
+                at_cutoff += 1;
             }
-            shard
-                .map
-                .retain(|_, slot| slot.last_access.load(Ordering::Relaxed) > cutoff);
+            shard.map.retain(|_, slot| {
+                let tick = slot.last_access.load(Ordering::Relaxed);
+                let evict = tick < cutoff || (tick == cutoff && at_cutoff > 0);
+                if tick == cutoff && evict {
+                    at_cutoff -= 1;
+                }
+                if evict {
+                    freed += slot.size;
+                }
+                !evict
+            });
         }
         shard.bytes -= freed;
         inner.bytes.fetch_sub(freed, Ordering::Relaxed);
@@ -374,9 +410,8 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(list)))
     }
 
-    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
-        self.insert(key, value, ttl);
-        Box::pin(std::future::ready(Ok(())))
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, PutOutcome> {
+        Box::pin(std::future::ready(Ok(self.insert(key, value, ttl))))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
@@ -405,6 +440,10 @@ impl Store for MemoryStore {
 
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.bytes())
+    }
+
+    fn max_entry_body(&self) -> Option<u64> {
+        Some(self.inner.shard_max_bytes.saturating_sub(ENTRY_ALLOWANCE))
     }
 
     fn default_compression_threshold(&self) -> Option<usize> {
@@ -491,6 +530,110 @@ mod tests {
         assert!(store.read("k19").is_some());
         let counted = store.inner.shards[0].read().map.len() as u64;
         assert_eq!(store.entries(), Some(counted));
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put { key: u8, len: usize, ttl_ms: u64 },
+        Get { key: u8 },
+        Delete { key: u8 },
+        Advance { ms: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..24, 0usize..2500, 1u64..60).prop_map(|(key, len, ttl_ms)| Op::Put { key, len, ttl_ms }),
+            3 => (0u8..24).prop_map(|key| Op::Get { key }),
+            1 => (0u8..24).prop_map(|key| Op::Delete { key }),
+            2 => (0u64..5).prop_map(|ms| Op::Advance { ms }),
+        ]
+    }
+
+    /// (bytes, entries) the shards really hold.
+    fn held(store: &MemoryStore) -> (u64, u64) {
+        store
+            .inner
+            .shards
+            .iter()
+            .fold((0, 0), |(bytes, entries), shard| {
+                let shard = shard.read();
+                let sum: u64 = shard.map.values().map(|slot| slot.size).sum();
+                assert_eq!(sum, shard.bytes, "a shard's own count drifted");
+                (bytes + sum, entries + shard.map.len() as u64)
+            })
+    }
+
+    proptest! {
+        /// Against a reference model: the store returns only what was last put and is not
+        /// expired, keeps what it just stored, counts exactly the bytes and entries it holds,
+        /// never holds more than its bound, and evicts only as much as it needs.
+        #[test]
+        fn accounting_matches_a_reference_model(
+            max_bytes in 6_000u64..40_000,
+            shards in prop_oneof![Just(1usize), Just(2), Just(4)],
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let mut store = MemoryStore::builder().max_bytes(max_bytes).shards(shards).build();
+            let clock = Arc::new(AtomicU64::new(1_000));
+            Arc::get_mut(&mut store.inner).unwrap().clock = Clock::Manual(Arc::clone(&clock));
+            let shard_max = store.inner.shard_max_bytes;
+            // key -> (value, expires_at)
+            let mut model: HashMap<String, (Bytes, u64)> = HashMap::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                let now = clock.load(Ordering::Relaxed);
+                match op {
+                    Op::Put { key, len, ttl_ms } => {
+                        let key = format!("k{key}");
+                        let value = Bytes::from(vec![i as u8; len]);
+                        let size = key.len() as u64 + len as u64 + ENTRY_OVERHEAD;
+                        let (live_before, largest) = {
+                            let shard = store.shard(key.as_bytes()).read();
+                            shard.map.iter()
+                                .filter(|(k, slot)| &***k != key.as_bytes() && slot.expires_at > now)
+                                .fold((0u64, 0u64), |(sum, max), (_, slot)| (sum + slot.size, max.max(slot.size)))
+                        };
+                        let outcome = run(store.put(&key, value.clone(), Duration::from_millis(ttl_ms)));
+                        model.remove(&key);
+                        if size > shard_max {
+                            prop_assert_eq!(outcome, PutOutcome::TooLarge);
+                            prop_assert!(store.read(&key).is_none());
+                        } else {
+                            prop_assert_eq!(outcome, PutOutcome::Stored);
+                            prop_assert_eq!(store.read(&key), Some(value.clone()));
+                            model.insert(key.clone(), (value, now + ttl_ms));
+                            let target = shard_max - size;
+                            let goal = target - target / 10;
+                            let kept = store.shard(key.as_bytes()).read().bytes;
+                            let floor = (live_before + size).min((goal + size).saturating_sub(largest));
+                            prop_assert!(kept >= floor, "kept {} bytes, at least {} expected", kept, floor);
+                        }
+                    }
+                    Op::Get { key } => {
+                        let key = format!("k{key}");
+                        if let Some(value) = store.read(&key) {
+                            let (want, expires_at) = model.get(&key).expect("a value never put");
+                            prop_assert_eq!(&value, want);
+                            prop_assert!(*expires_at > now);
+                        }
+                    }
+                    Op::Delete { key } => {
+                        let key = format!("k{key}");
+                        run(store.delete(&key));
+                        model.remove(&key);
+                        prop_assert!(store.read(&key).is_none());
+                    }
+                    Op::Advance { ms } => {
+                        clock.fetch_add(ms, Ordering::Relaxed);
+                    }
+                }
+                let (bytes, entries) = held(&store);
+                prop_assert_eq!(store.bytes(), bytes);
+                prop_assert_eq!(store.entries(), Some(entries));
+                prop_assert!(bytes <= max_bytes, "{} bytes held, bound {}", bytes, max_bytes);
+            }
+        }
     }
 
     #[test]

@@ -95,6 +95,16 @@ impl fmt::Debug for Generations {
     }
 }
 
+/// What [`Store::put`] did with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PutOutcome {
+    /// The entry is stored.
+    Stored,
+    /// The entry is larger than the store keeps; nothing was stored.
+    TooLarge,
+}
+
 /// A place to keep encoded cache entries.
 ///
 /// Keys are strings `{namespace}:{digest}`. Each namespace (`a`, `a:b`, ... of a key's
@@ -118,8 +128,10 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// The current generations of `namespaces`, creating the ones that do not exist yet.
     fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>>;
 
-    /// Stores `value` under `key` for `ttl`.
-    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Stores `value` under `key` for `ttl`, and says whether it did: a store that cannot keep
+    /// an entry (larger than it allows) answers [`PutOutcome::TooLarge`] rather than dropping
+    /// it silently, so the cache never reports `stored` for it.
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, PutOutcome>;
 
     /// Deletes `key`; whether it existed.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
@@ -139,6 +151,13 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// The bytes the store's entries occupy now, when it can tell cheaply (the spec's
     /// `cache_memory_bytes`).
     fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// The largest body, in bytes, an entry of this store can hold, when the store has such a
+    /// limit (`None`, the default, means no limit short of the layer's `max_body`). A layer's
+    /// builder rejects a larger `max_body` and lowers its default to this.
+    fn max_entry_body(&self) -> Option<u64> {
         None
     }
 
