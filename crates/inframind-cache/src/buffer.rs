@@ -10,7 +10,7 @@ use http_body::{Body, Frame};
 use crate::body::CacheBody;
 use crate::entry::Cached;
 use crate::envelope::{Envelope, etag_of};
-use crate::headers::etag_header;
+use crate::headers::{etag_header, http_date};
 use crate::layer::Config;
 use crate::policy;
 use crate::store::now_ms;
@@ -121,10 +121,15 @@ where
         }
         _ => (plain.clone(), false),
     };
+    let now = now_ms();
+    let freshness = freshness(config, &parts.headers, now);
     let storable = generations_known
         && config.statuses.contains(parts.status)
-        && !policy::cache_control(&parts.headers).no_cache;
-    let millis = |d: std::time::Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
+        && !freshness.no_cache
+        // Already stale when it arrives: worth storing only for a stale window.
+        && (freshness.ttl_ms > 0
+            || freshness.stale_while_revalidate_ms > 0
+            || freshness.stale_if_error_ms > 0);
     let envelope = Envelope {
         status: parts.status,
         headers,
@@ -132,10 +137,10 @@ where
         plain_len: plain.len() as u64,
         body: stored_body,
         compressed,
-        stored_at_ms: now_ms(),
-        ttl_ms: millis(config.ttl),
-        stale_while_revalidate_ms: millis(config.stale_while_revalidate),
-        stale_if_error_ms: millis(config.stale_if_error),
+        stored_at_ms: now,
+        ttl_ms: freshness.ttl_ms,
+        stale_while_revalidate_ms: freshness.stale_while_revalidate_ms,
+        stale_if_error_ms: freshness.stale_if_error_ms,
         generations: Vec::new(),
     };
     Fetched::Complete {
@@ -144,5 +149,49 @@ where
             plain: Some(plain),
         },
         storable,
+    }
+}
+
+/// How long a response stays fresh and may be served stale, from its own directives and the
+/// layer's settings.
+struct Freshness {
+    ttl_ms: u64,
+    stale_while_revalidate_ms: u64,
+    stale_if_error_ms: u64,
+    no_cache: bool,
+}
+
+/// RFC 9111 §4.2.1 for a shared cache: `s-maxage`, else `max-age`, else `Expires` (against
+/// `Date`, else now) bound the freshness lifetime; the layer's TTL is the default and the
+/// ceiling. RFC 5861's `stale-while-revalidate=N` and `stale-if-error=N` on the response
+/// replace the layer's windows.
+fn freshness(config: &Config, headers: &HeaderMap, now_ms: u64) -> Freshness {
+    let millis = |d: std::time::Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
+    let cc = policy::cache_control(headers);
+    let layer_ttl = millis(config.ttl);
+    let origin_ttl = cc
+        .s_maxage
+        .or(cc.max_age)
+        .map(|s| s.saturating_mul(1000))
+        .or_else(|| {
+            let expires = headers.get(header::EXPIRES)?;
+            // An Expires that does not parse (such as `0`) means already expired.
+            let Some(expires) = http_date(expires.as_bytes()) else {
+                return Some(0);
+            };
+            let date = headers
+                .get(header::DATE)
+                .and_then(|d| http_date(d.as_bytes()))
+                .unwrap_or(now_ms / 1000);
+            Some(expires.saturating_sub(date).saturating_mul(1000))
+        });
+    let window = |directive: Option<u64>, layer: std::time::Duration| {
+        directive.map_or(millis(layer), |s| s.saturating_mul(1000))
+    };
+    Freshness {
+        ttl_ms: origin_ttl.map_or(layer_ttl, |ttl| ttl.min(layer_ttl)),
+        stale_while_revalidate_ms: window(cc.stale_while_revalidate, config.stale_while_revalidate),
+        stale_if_error_ms: window(cc.stale_if_error, config.stale_if_error),
+        no_cache: cc.no_cache,
     }
 }

@@ -27,6 +27,9 @@ pub(crate) enum Fwd {
     Stale,
     /// The store could not be asked.
     StoreError,
+    /// The request's own `no-cache` / `max-age=0` asked for a response from the origin (when
+    /// the layer honours it).
+    Request,
 }
 
 impl Fwd {
@@ -35,6 +38,7 @@ impl Fwd {
             Self::UriMiss => "uri-miss",
             Self::Miss | Self::StoreError => "miss",
             Self::Stale => "stale",
+            Self::Request => "request",
         }
     }
 }

@@ -99,6 +99,10 @@ pub(crate) struct Config {
     pub(crate) method_bypass_status: HeaderValue,
     /// `{name}; fwd=request`: the request's credentials keep it from shared entries.
     pub(crate) request_bypass_status: HeaderValue,
+    /// Whether a request's `no-cache` / `max-age=0` makes it skip stored entries.
+    pub(crate) honour_request_no_cache: bool,
+    /// Whether requests with credentials share the route's entries.
+    pub(crate) share_authenticated: bool,
 }
 
 /// Why a request is not handled by the cache.
@@ -122,8 +126,9 @@ impl Config {
             },
             None => {
                 let headers = req.headers();
-                if headers.contains_key(header::AUTHORIZATION)
-                    || headers.contains_key(header::COOKIE)
+                if !self.share_authenticated
+                    && (headers.contains_key(header::AUTHORIZATION)
+                        || headers.contains_key(header::COOKIE))
                 {
                     Err(Bypass::Credentials)
                 } else {
@@ -131,11 +136,6 @@ impl Config {
                 }
             }
         }
-    }
-
-    /// How long the store keeps an entry: its TTL plus the longer stale window.
-    pub(crate) fn store_ttl(&self) -> Duration {
-        self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
     }
 }
 
@@ -207,6 +207,8 @@ pub struct CacheLayerBuilder {
     status_name: String,
     max_body_set: bool,
     key_host: bool,
+    honour_request_no_cache: bool,
+    share_authenticated: bool,
 }
 
 impl std::fmt::Debug for CacheLayerBuilder {
@@ -241,6 +243,8 @@ impl CacheLayerBuilder {
             status_name: "inframind".to_owned(),
             max_body_set: false,
             key_host: true,
+            honour_request_no_cache: false,
+            share_authenticated: false,
         }
     }
 
@@ -321,6 +325,31 @@ impl CacheLayerBuilder {
     /// host whatever `Host` says, to share entries across the names it is reached by.
     pub fn key_host(mut self, include: bool) -> Self {
         self.key_host = include;
+        self
+    }
+
+    /// Whether a request's `Cache-Control: no-cache` or `max-age=0` (or `Pragma: no-cache`)
+    /// makes it skip stored entries and go to the inner service, whose response is then
+    /// stored (`Cache-Status: ...; fwd=request`). Default `false`, as in Varnish: any client
+    /// could otherwise empty the cache's benefit by sending the header (a browser's reload
+    /// does). Turn it on for clients you trust.
+    pub fn honour_request_no_cache(mut self, honour: bool) -> Self {
+        self.honour_request_no_cache = honour;
+        self
+    }
+
+    /// Lets requests with credentials (`Authorization`, `Cookie`) share this route's entries
+    /// with anonymous ones, for content that is the same whoever asks: logged-in users reading
+    /// a public catalogue then hit the entries anonymous reads filled, and fill them in turn.
+    ///
+    /// RFC 9111 §3.5 lets a shared cache reuse a response to an authenticated request only
+    /// when the response says so (`public`, `s-maxage`); this opt-in is that statement, made
+    /// once for the route rather than on each response. Responses with `Set-Cookie` or
+    /// `Cache-Control: private` are still never stored. Without it (the default), such
+    /// requests bypass the cache (`fwd=request`). Do not use it on a route whose response
+    /// depends on the caller; key that one [`per_user`](Self::per_user).
+    pub fn share_authenticated(mut self) -> Self {
+        self.share_authenticated = true;
         self
     }
 
@@ -434,6 +463,8 @@ impl CacheLayerBuilder {
             principal: self.principal,
             method_bypass_status: value(format!("{}; fwd=method", self.status_name))?,
             request_bypass_status: value(format!("{}; fwd=request", self.status_name))?,
+            honour_request_no_cache: self.honour_request_no_cache,
+            share_authenticated: self.share_authenticated,
             status_name: Arc::from(self.status_name),
             hit_statuses: (0..=self.ttl.as_secs().min(4095))
                 .map(|_| std::sync::OnceLock::new())

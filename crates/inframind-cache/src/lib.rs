@@ -67,12 +67,27 @@
 //!
 //! # What is cached
 //!
-//! - Only GET and HEAD. Other methods, and requests carrying `Authorization` or `Cookie` on a
-//!   route that is not keyed per user, pass through (`X-Cache: BYPASS`).
+//! - Only GET and HEAD (HEAD from the stored GET response). Other methods pass through
+//!   (`X-Cache: BYPASS`, `Cache-Status: ...; fwd=method`); so do requests carrying
+//!   `Authorization` or `Cookie` (`fwd=request`), unless the route is keyed
+//!   [`per_user`] or opted in with
+//!   [`share_authenticated`](CacheLayerBuilder::share_authenticated) for content that is the
+//!   same for everyone (RFC 9111 §3.5: the opt-in says for the route what `public` says on a
+//!   response), where logged-in and anonymous reads share entries.
 //! - Responses with a [cacheable status](CacheLayerBuilder::cacheable_statuses), a body no
 //!   larger than [`max_body`], and no `Cache-Control: no-store` or `no-cache`. Responses with
 //!   `Set-Cookie` or `Cache-Control: private` are stored only on routes keyed per user. A `Vary`
 //!   naming a header the key does not cover prevents storing.
+//! - Freshness follows the origin (RFC 9111 §4.2.1 for a shared cache): `s-maxage`, else
+//!   `max-age`, else `Expires` against `Date` bound an entry's TTL; the layer's
+//!   [`ttl`](CacheLayerBuilder::ttl) is the default and the ceiling. A response that is stale
+//!   on arrival (`max-age=0`, `s-maxage=0`, an `Expires` in the past) is not stored, unless a
+//!   stale window applies. The response directives `stale-while-revalidate=N` and
+//!   `stale-if-error=N` (RFC 5861) replace the layer's windows for that entry.
+//! - A request's own `Cache-Control: no-cache` or `max-age=0` is ignored by default, as
+//!   Varnish does, so no client can empty the cache's benefit; with
+//!   [`honour_request_no_cache`](CacheLayerBuilder::honour_request_no_cache) it goes to the
+//!   inner service (`fwd=request`) and its response is stored.
 //! - A larger body is passed through as it streams, after the bytes buffered so far; nothing is
 //!   stored and nothing fails.
 //!

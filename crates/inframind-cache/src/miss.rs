@@ -54,43 +54,51 @@ where
     let shared = &*handle.shared;
     let counters = &shared.counters;
     let mut fallback = None;
-    let fwd = match shared.store.get(&key, &config.namespaces).await {
-        // Fail open, but still through single flight: an outage is when the origin most needs
-        // it.
-        Err(error) => {
-            counters.store_error(&error);
-            Fwd::StoreError
-        }
-        Ok(lookup) => {
-            let now = now_ms();
-            match evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now) {
-                Found::Fresh(cached) => {
-                    Counters::add(&counters.hits, 1);
-                    return Ok(respond(&config, cached, &ctx, Label::Hit, now));
-                }
-                Found::Revalidate(cached) => {
-                    Counters::add(&counters.stale_hits, 1);
-                    spawn_revalidation(Arc::clone(&config), handle.clone(), inner, req, key);
-                    let label = Label::Stale("stale-while-revalidate");
-                    return Ok(respond(&config, cached, &ctx, label, now));
-                }
-                Found::IfError(cached) => {
-                    fallback = Some(cached);
-                    Fwd::Stale
-                }
-                Found::Expired => Fwd::Stale,
-                Found::Invalidated => Fwd::Miss,
-                Found::Corrupt => {
-                    tracing::debug!(key, "corrupt cache entry; deleting it");
-                    Counters::add(&counters.corrupt_entries, 1);
-                    if let Err(error) = shared.store.delete(&key).await {
-                        counters.store_error(&error);
-                    }
-                    Fwd::Miss
-                }
-                Found::Absent => Fwd::UriMiss,
+    let lookup = if ctx.wants_fresh {
+        None
+    } else {
+        Some(shared.store.get(&key, &config.namespaces).await)
+    };
+    let fwd = match lookup {
+        None => Fwd::Request,
+        Some(lookup) => match lookup {
+            // Fail open, but still through single flight: an outage is when the origin most needs
+            // it.
+            Err(error) => {
+                counters.store_error(&error);
+                Fwd::StoreError
             }
-        }
+            Ok(lookup) => {
+                let now = now_ms();
+                match evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now) {
+                    Found::Fresh(cached) => {
+                        Counters::add(&counters.hits, 1);
+                        return Ok(respond(&config, cached, &ctx, Label::Hit, now));
+                    }
+                    Found::Revalidate(cached) => {
+                        Counters::add(&counters.stale_hits, 1);
+                        spawn_revalidation(Arc::clone(&config), handle.clone(), inner, req, key);
+                        let label = Label::Stale("stale-while-revalidate");
+                        return Ok(respond(&config, cached, &ctx, label, now));
+                    }
+                    Found::IfError(cached) => {
+                        fallback = Some(cached);
+                        Fwd::Stale
+                    }
+                    Found::Expired => Fwd::Stale,
+                    Found::Invalidated => Fwd::Miss,
+                    Found::Corrupt => {
+                        tracing::debug!(key, "corrupt cache entry; deleting it");
+                        Counters::add(&counters.corrupt_entries, 1);
+                        if let Err(error) = shared.store.delete(&key).await {
+                            counters.store_error(&error);
+                        }
+                        Fwd::Miss
+                    }
+                    Found::Absent => Fwd::UriMiss,
+                }
+            }
+        },
     };
     // The miss path holds the inner service's future and the body being buffered: boxed
     // separately, so the hit path's future stays small.
@@ -205,6 +213,14 @@ where
     // and joining has stored its entry by now. (Not when the store just failed.)
     let generations = if fwd == Fwd::StoreError {
         None
+    } else if fwd == Fwd::Request {
+        match shared.store.generations(&config.namespaces).await {
+            Ok(generations) => Some(generations),
+            Err(error) => {
+                counters.store_error(&error);
+                None
+            }
+        }
     } else {
         match shared.store.get(&key, &config.namespaces).await {
             Ok(lookup) => {
@@ -270,7 +286,7 @@ where
                 Outcome::NotShared
             });
             let storing = if storable && shareable {
-                store_entry(&config, shared, &key, &cached.envelope).await
+                store_entry(shared, &key, &cached.envelope).await
             } else {
                 Storing::No
             };
@@ -377,14 +393,22 @@ fn spawn_revalidation<S, B, ResBody>(
             cached.envelope.generations = generations;
             let cached = Arc::new(cached);
             leader.publish(Outcome::Shared(Arc::clone(&cached)));
-            store_entry(&config, shared, &key, &cached.envelope).await;
+            store_entry(shared, &key, &cached.envelope).await;
         }
         drop(leader);
     });
 }
 
 /// Writes an entry; what the store did with it. A failure is counted, never surfaced.
-async fn store_entry(config: &Config, shared: &Shared, key: &str, envelope: &Envelope) -> Storing {
+async fn store_entry(shared: &Shared, key: &str, envelope: &Envelope) -> Storing {
+    // Kept for its freshness plus the longer stale window.
+    let store_ttl = std::time::Duration::from_millis(
+        envelope.ttl_ms.saturating_add(
+            envelope
+                .stale_while_revalidate_ms
+                .max(envelope.stale_if_error_ms),
+        ),
+    );
     let bytes = envelope.encode();
     let len = bytes.len() as u64;
     let outcome = match &shared.memory {
@@ -392,9 +416,9 @@ async fn store_entry(config: &Config, shared: &Shared, key: &str, envelope: &Env
         // decode the bytes again.
         Some(memory) => {
             let prepared = Prepared::from_encoded(envelope, &bytes);
-            Ok(memory.insert_prepared(key, bytes, Some(prepared), config.store_ttl()))
+            Ok(memory.insert_prepared(key, bytes, Some(prepared), store_ttl))
         }
-        None => shared.store.put(key, bytes, config.store_ttl()).await,
+        None => shared.store.put(key, bytes, store_ttl).await,
     };
     match outcome {
         Ok(PutOutcome::Stored) => {

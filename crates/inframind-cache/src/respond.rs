@@ -25,6 +25,8 @@ pub(crate) struct RequestCtx {
     pub(crate) if_modified_since: Option<u64>,
     /// A HEAD request: the stored GET response's head, without its body.
     pub(crate) head_only: bool,
+    /// The request asked for a response from the origin, and the layer honours that.
+    pub(crate) wants_fresh: bool,
 }
 
 impl RequestCtx {
@@ -36,6 +38,7 @@ impl RequestCtx {
                 .get(header::IF_MODIFIED_SINCE)
                 .and_then(|v| http_date(v.as_bytes())),
             head_only: method == Method::HEAD,
+            wants_fresh: false,
         }
     }
 

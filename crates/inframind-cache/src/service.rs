@@ -15,6 +15,7 @@ use crate::headers::BYPASS;
 use crate::layer::{Bypass, CacheLayer, Config};
 use crate::lookup::{Found, PreparedHit, envelope_hit, evaluate, prepared_hit};
 use crate::miss;
+use crate::policy;
 use crate::respond::{Label, RequestCtx, respond};
 use crate::store::now_ms;
 
@@ -114,7 +115,13 @@ where
         };
         let shared = &self.handle.shared;
         let head_only = req.method() == http::Method::HEAD;
-        if let (Some(memory), Some(cells)) = (&shared.memory, &self.config.memory_generations) {
+        let wants_fresh =
+            self.config.honour_request_no_cache && policy::request_wants_fresh(req.headers());
+        if wants_fresh {
+            // Past every stored entry, to the miss stage.
+        } else if let (Some(memory), Some(cells)) =
+            (&shared.memory, &self.config.memory_generations)
+        {
             // The in-process store keeps entries decoded: a fresh hit is a clone.
             let now = now_ms();
             let response = match memory.with_prepared(key.as_bytes(), now, |entry| {
@@ -132,10 +139,11 @@ where
                 return ResponseFuture::ready(response);
             }
         }
-        let ctx = RequestCtx::new(req.method(), req.headers());
+        let mut ctx = RequestCtx::new(req.method(), req.headers());
+        ctx.wants_fresh = wants_fresh;
         // Any other store that answers at once: serve a fresh hit without a future.
         // (Past the in-process fast path, the ordinary lookup decides what it is.)
-        if shared.memory.is_none() {
+        if shared.memory.is_none() && !wants_fresh {
             if let Some(Ok(lookup)) = shared.store.try_get(key.as_str(), &self.config.namespaces) {
                 let now = now_ms();
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
