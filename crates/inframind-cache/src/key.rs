@@ -79,12 +79,7 @@ impl KeyBuilder {
     fn feed<B>(&self, out: &mut Vec<u8>, req: &Request<B>, principal: Option<&str>) {
         field(out, method_bytes(req.method()));
         if self.host {
-            let authority = req
-                .uri()
-                .authority()
-                .map(|a| a.as_str().as_bytes())
-                .or_else(|| req.headers().get(http::header::HOST).map(|h| h.as_bytes()))
-                .unwrap_or_default();
+            let authority = authority_of(req);
             out.extend_from_slice(&(authority.len() as u32).to_be_bytes());
             out.extend(authority.iter().map(u8::to_ascii_lowercase));
         }
@@ -109,6 +104,84 @@ impl KeyBuilder {
             None => out.push(0),
         }
     }
+}
+
+impl KeyBuilder {
+    /// The path scope of `req`: what an unsafe request to the same URI invalidates.
+    pub(crate) fn scope<B>(&self, req: &Request<B>) -> Scope {
+        self.scope_of(authority_of(req), req.uri().path())
+    }
+
+    /// The path scope of `authority` and `path`: `@p:` and 32 hex digits of blake3 over the
+    /// authority (lowercased; when the key covers it) and the path, every query variant
+    /// included.
+    pub(crate) fn scope_of(&self, authority: &[u8], path: &str) -> Scope {
+        let mut hasher = blake3::Hasher::new();
+        if self.host {
+            let mut lower = [0u8; 64];
+            hasher.update(&(authority.len() as u32).to_be_bytes());
+            for chunk in authority.chunks(lower.len()) {
+                for (out, byte) in lower.iter_mut().zip(chunk) {
+                    *out = byte.to_ascii_lowercase();
+                }
+                hasher.update(&lower[..chunk.len()]);
+            }
+        }
+        hasher.update(path.as_bytes());
+        let digest = hasher.finalize();
+        let mut buf = [0u8; SCOPE_LEN];
+        buf[..3].copy_from_slice(b"@p:");
+        for (pair, byte) in buf[3..].chunks_exact_mut(2).zip(digest.as_bytes()) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
+        }
+        Scope { buf }
+    }
+
+    /// The scope a response's `Location` or `Content-Location` names, when it is on the
+    /// request's host (RFC 9111 §4.4: a cache must not invalidate another host's entries).
+    pub(crate) fn scope_of_location(&self, authority: &[u8], location: &[u8]) -> Option<Scope> {
+        let uri = http::Uri::try_from(location).ok()?;
+        if let Some(target) = uri.authority() {
+            if !target.as_str().as_bytes().eq_ignore_ascii_case(authority) {
+                return None;
+            }
+        } else if !location.starts_with(b"/") {
+            // A relative reference other than an absolute path: not resolved.
+            return None;
+        }
+        Some(self.scope_of(authority, uri.path()))
+    }
+}
+
+const SCOPE_LEN: usize = 3 + 32;
+
+/// A path scope, `@p:{32 hex digits}`, on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope {
+    buf: [u8; SCOPE_LEN],
+}
+
+impl Scope {
+    pub(crate) fn as_str(&self) -> &str {
+        // ASCII by construction.
+        std::str::from_utf8(&self.buf).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// The request's authority: the URI's (HTTP/2 `:authority`, an absolute-form request), else
+/// the `Host` header's.
+pub(crate) fn authority_of<B>(req: &Request<B>) -> &[u8] {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str().as_bytes())
+        .or_else(|| req.headers().get(http::header::HOST).map(|h| h.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// The longest key held inline: a namespace of up to 62 bytes.
@@ -363,6 +436,27 @@ mod tests {
             assert_eq!(key.into_string(), expected);
             assert_eq!(b.key(&req, None), expected);
         }
+    }
+
+    #[test]
+    fn scopes_cover_every_query_variant_of_a_path_on_one_host() {
+        let b = builder();
+        let on = |uri: &str, host: &str| Request::get(uri).header("host", host).body(()).unwrap();
+        let scope = |req: &Request<()>| b.scope(req).as_str().to_owned();
+        let a = scope(&on("/items?page=2", "Shop.example"));
+        assert_eq!(a, scope(&on("/items", "shop.example")));
+        assert_ne!(a, scope(&on("/items/1", "shop.example")));
+        assert_ne!(a, scope(&on("/items", "other.example")));
+        assert!(a.starts_with("@p:") && a.len() == 35);
+        let here = b"shop.example";
+        let same = |loc: &str| {
+            b.scope_of_location(here, loc.as_bytes())
+                .map(|s| s.as_str().to_owned())
+        };
+        assert_eq!(same("/items"), Some(a.clone()));
+        assert_eq!(same("https://SHOP.example/items?x=1"), Some(a));
+        assert_eq!(same("https://other.example/items"), None);
+        assert_eq!(same("items"), None);
     }
 
     proptest! {

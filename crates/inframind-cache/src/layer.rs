@@ -103,6 +103,8 @@ pub(crate) struct Config {
     pub(crate) honour_request_no_cache: bool,
     /// Whether requests with credentials share the route's entries.
     pub(crate) share_authenticated: bool,
+    /// Whether entries record their path scope, and successful unsafe requests drop it.
+    pub(crate) invalidate_unsafe: bool,
 }
 
 /// Why a request is not handled by the cache.
@@ -114,6 +116,12 @@ pub(crate) enum Bypass {
 }
 
 impl Config {
+    /// The longest an entry of this layer lives without directives of its own: its TTL and
+    /// the longer stale window.
+    pub(crate) fn lifetime(&self) -> Duration {
+        self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
+    }
+
     /// The key of a cacheable request, or why the cache leaves it alone.
     pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<Key, Bypass> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -209,6 +217,7 @@ pub struct CacheLayerBuilder {
     key_host: bool,
     honour_request_no_cache: bool,
     share_authenticated: bool,
+    invalidate_unsafe: bool,
 }
 
 impl std::fmt::Debug for CacheLayerBuilder {
@@ -245,6 +254,7 @@ impl CacheLayerBuilder {
             key_host: true,
             honour_request_no_cache: false,
             share_authenticated: false,
+            invalidate_unsafe: true,
         }
     }
 
@@ -350,6 +360,22 @@ impl CacheLayerBuilder {
     /// depends on the caller; key that one [`per_user`](Self::per_user).
     pub fn share_authenticated(mut self) -> Self {
         self.share_authenticated = true;
+        self
+    }
+
+    /// Whether an unsafe request (POST, PUT, PATCH, DELETE) that succeeds (2xx or 3xx)
+    /// through this layer invalidates the entries of its target URI, every query variant
+    /// included, and of the URIs its response's `Location` and `Content-Location` name on the
+    /// same host (RFC 9111 §4.4), in every layer on the store that has this on. Default
+    /// `true`.
+    ///
+    /// It works by path scope: each entry records the generation of its path (one more key in
+    /// the lookup's single `MGET` on Redis), and a successful unsafe request drops it (one
+    /// `UNLINK`, awaited before its response is returned, so the client's next read sees its
+    /// write). Wrap the unsafe routes with the layer too (in axum,
+    /// `get(list).post(create).layer(cache)`), or they never pass through it.
+    pub fn invalidate_on_unsafe(mut self, invalidate: bool) -> Self {
+        self.invalidate_unsafe = invalidate;
         self
     }
 
@@ -465,6 +491,7 @@ impl CacheLayerBuilder {
             request_bypass_status: value(format!("{}; fwd=request", self.status_name))?,
             honour_request_no_cache: self.honour_request_no_cache,
             share_authenticated: self.share_authenticated,
+            invalidate_unsafe: self.invalidate_unsafe,
             status_name: Arc::from(self.status_name),
             hit_statuses: (0..=self.ttl.as_secs().min(4095))
                 .map(|_| std::sync::OnceLock::new())

@@ -123,7 +123,15 @@
 //!
 //! # Invalidation
 //!
-//! Three calls, one per intent, so none can be mistaken for another:
+//! A POST, PUT, PATCH or DELETE that succeeds (2xx or 3xx) through a layer invalidates the
+//! entries of its target URI, every query variant included, and of the URIs its response's
+//! `Location` and `Content-Location` name on the same host (RFC 9111 §4.4), before its
+//! response is returned. Each entry records the generation of its path scope (read in the
+//! lookup's one round trip), and the write drops it. Turn it off per layer with
+//! [`invalidate_on_unsafe(false)`](CacheLayerBuilder::invalidate_on_unsafe); wrap the unsafe
+//! routes with the layer too, or they never pass through it.
+//!
+//! From code, three calls, one per intent, so none can be mistaken for another:
 //!
 //! - [`CacheHandle::invalidate_namespace`]`("ns")` invalidates namespace `ns` and everything
 //!   below it (`ns:...`) by changing its generation, which every lookup reads in the same

@@ -85,19 +85,20 @@ pub(crate) enum PreparedHit<B: Body> {
 /// lookup then decides). Runs under the store's shard lock: it clones, never decompresses.
 pub(crate) fn prepared_hit<B: Body>(
     config: &Config,
-    cells: &[Arc<AtomicU64>],
+    (cells, scope): (&[Arc<AtomicU64>], Option<u64>),
     entry: &Prepared,
     request: &HeaderMap,
     head_only: bool,
     now: u64,
 ) -> Option<PreparedHit<B>> {
     let envelope = &entry.envelope;
-    if envelope.generations.len() != cells.len()
-        || envelope
-            .generations
+    let recorded = &envelope.generations;
+    if recorded.len() != cells.len() + usize::from(scope.is_some())
+        || recorded
             .iter()
             .zip(cells)
             .any(|(generation, cell)| *generation != cell.load(Ordering::Acquire))
+        || scope.is_some_and(|scope| recorded.last() != Some(&scope))
     {
         return None;
     }

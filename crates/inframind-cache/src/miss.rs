@@ -14,6 +14,7 @@ use crate::envelope::Envelope;
 use crate::flight::{self, Join, Leader, Outcome};
 use crate::handle::{CacheHandle, Counters, Shared};
 use crate::headers::{Fwd, Storing};
+use crate::key::Scope;
 use crate::layer::Config;
 use crate::lookup::{Found, evaluate};
 use crate::prepared::Prepared;
@@ -31,6 +32,89 @@ pub(crate) struct Miss<S, B> {
     /// An entry past its TTL that may still answer if the inner service fails.
     pub(crate) fallback: Option<Cached>,
     pub(crate) fwd: Fwd,
+    /// The request's path scope, when the layer invalidates on unsafe requests.
+    pub(crate) scope: Option<Scope>,
+    /// What a lookup reads generations of: the layer's namespaces, then the scope.
+    pub(crate) namespaces: Arc<[Arc<str>]>,
+}
+
+/// The layer's namespaces followed by `scope`: what a lookup reads generations of.
+pub(crate) fn lookup_namespaces(config: &Config, scope: Option<&Scope>) -> Arc<[Arc<str>]> {
+    match scope {
+        None => Arc::clone(&config.namespaces),
+        Some(scope) => config
+            .namespaces
+            .iter()
+            .cloned()
+            .chain(std::iter::once(Arc::from(scope.as_str())))
+            .collect(),
+    }
+}
+
+/// The current generations of the layer's namespaces and of `scope` (created to live for
+/// the layer's entries), for a fill whose lookup did not give them.
+async fn current_generations(
+    config: &Config,
+    shared: &Shared,
+    scope: Option<&Scope>,
+) -> Option<Vec<u64>> {
+    let mut generations = match shared.store.generations(&config.namespaces).await {
+        Ok(generations) => generations,
+        Err(error) => {
+            shared.counters.store_error(&error);
+            return None;
+        }
+    };
+    if let Some(scope) = scope {
+        match shared
+            .store
+            .scope_generation(scope.as_str(), config.lifetime())
+            .await
+        {
+            Ok(generation) => generations.push(generation),
+            Err(error) => {
+                shared.counters.store_error(&error);
+                return None;
+            }
+        }
+    }
+    Some(generations)
+}
+
+/// Whether `envelope`, computed under `generations`, may still be stored: its path scope
+/// was not dropped while it was computed (an unsafe request in between), and is kept for as
+/// long as the entry.
+async fn scope_unchanged(
+    shared: &Shared,
+    scope: Option<&Scope>,
+    generations: &[u64],
+    envelope: &Envelope,
+) -> bool {
+    let Some(scope) = scope else {
+        return true;
+    };
+    match shared
+        .store
+        .scope_generation(scope.as_str(), entry_lifetime(envelope))
+        .await
+    {
+        Ok(generation) => generations.last() == Some(&generation),
+        Err(error) => {
+            shared.counters.store_error(&error);
+            false
+        }
+    }
+}
+
+/// How long the store keeps an entry: its freshness plus the longer stale window.
+fn entry_lifetime(envelope: &Envelope) -> std::time::Duration {
+    std::time::Duration::from_millis(
+        envelope.ttl_ms.saturating_add(
+            envelope
+                .stale_while_revalidate_ms
+                .max(envelope.stale_if_error_ms),
+        ),
+    )
 }
 
 /// The lookup of a request the fast paths did not answer: a hit, a stale answer, or a miss.
@@ -41,6 +125,7 @@ pub(crate) async fn run<S, B, ResBody>(
     req: Request<B>,
     key: String,
     ctx: RequestCtx,
+    scope: Option<Scope>,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -54,10 +139,11 @@ where
     let shared = &*handle.shared;
     let counters = &shared.counters;
     let mut fallback = None;
+    let namespaces = lookup_namespaces(&config, scope.as_ref());
     let lookup = if ctx.wants_fresh {
         None
     } else {
-        Some(shared.store.get(&key, &config.namespaces).await)
+        Some(shared.store.get(&key, &namespaces).await)
     };
     let fwd = match lookup {
         None => Fwd::Request,
@@ -77,7 +163,14 @@ where
                     }
                     Found::Revalidate(cached) => {
                         Counters::add(&counters.stale_hits, 1);
-                        spawn_revalidation(Arc::clone(&config), handle.clone(), inner, req, key);
+                        spawn_revalidation(
+                            Arc::clone(&config),
+                            handle.clone(),
+                            inner,
+                            req,
+                            key,
+                            scope,
+                        );
                         let label = Label::Stale("stale-while-revalidate");
                         return Ok(respond(&config, cached, &ctx, label, now));
                     }
@@ -111,6 +204,8 @@ where
         ctx,
         fallback,
         fwd,
+        scope,
+        namespaces,
     };
     Box::pin(join(miss)).await
 }
@@ -204,25 +299,20 @@ where
         ctx,
         fallback,
         fwd,
+        scope,
+        namespaces,
     } = miss;
     let shared = &*handle.shared;
     let counters = &shared.counters;
     unconditional(&mut req);
 
     // Look again now that this request leads: a flight that finished between the first lookup
-    // and joining has stored its entry by now. (Not when the store just failed.)
-    let generations = if fwd == Fwd::StoreError {
-        None
-    } else if fwd == Fwd::Request {
-        match shared.store.generations(&config.namespaces).await {
-            Ok(generations) => Some(generations),
-            Err(error) => {
-                counters.store_error(&error);
-                None
-            }
-        }
-    } else {
-        match shared.store.get(&key, &config.namespaces).await {
+    // and joining has stored its entry by now. (Not when the store just failed, nor when the
+    // request asked to skip stored entries.)
+    let generations = match fwd {
+        Fwd::StoreError => None,
+        Fwd::Request => current_generations(&config, shared, scope.as_ref()).await,
+        _ => match shared.store.get(&key, &namespaces).await {
             Ok(lookup) => {
                 let now = now_ms();
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
@@ -235,20 +325,14 @@ where
                 }
                 match lookup.generations {
                     Some(generations) => Some(generations.to_vec()),
-                    None => match shared.store.generations(&config.namespaces).await {
-                        Ok(generations) => Some(generations),
-                        Err(error) => {
-                            counters.store_error(&error);
-                            None
-                        }
-                    },
+                    None => current_generations(&config, shared, scope.as_ref()).await,
                 }
             }
             Err(error) => {
                 counters.store_error(&error);
                 None
             }
-        }
+        },
     };
 
     Counters::add(&counters.misses, 1);
@@ -285,7 +369,16 @@ where
             } else {
                 Outcome::NotShared
             });
-            let storing = if storable && shareable {
+            let storing = if storable
+                && shareable
+                && scope_unchanged(
+                    shared,
+                    scope.as_ref(),
+                    &cached.envelope.generations,
+                    &cached.envelope,
+                )
+                .await
+            {
                 store_entry(shared, &key, &cached.envelope).await
             } else {
                 Storing::No
@@ -357,6 +450,7 @@ fn spawn_revalidation<S, B, ResBody>(
     mut inner: S,
     mut req: Request<B>,
     key: String,
+    scope: Option<Scope>,
 ) where
     S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
     S::Future: Send + 'static,
@@ -374,12 +468,8 @@ fn spawn_revalidation<S, B, ResBody>(
     unconditional(&mut req);
     runtime.spawn(async move {
         let shared = &*handle.shared;
-        let generations = match shared.store.generations(&config.namespaces).await {
-            Ok(generations) => generations,
-            Err(error) => {
-                shared.counters.store_error(&error);
-                return;
-            }
+        let Some(generations) = current_generations(&config, shared, scope.as_ref()).await else {
+            return;
         };
         Counters::add(&shared.counters.misses, 1);
         let Ok(response) = inner.call(req).await else {
@@ -393,7 +483,10 @@ fn spawn_revalidation<S, B, ResBody>(
             cached.envelope.generations = generations;
             let cached = Arc::new(cached);
             leader.publish(Outcome::Shared(Arc::clone(&cached)));
-            store_entry(shared, &key, &cached.envelope).await;
+            let envelope = &cached.envelope;
+            if scope_unchanged(shared, scope.as_ref(), &envelope.generations, envelope).await {
+                store_entry(shared, &key, envelope).await;
+            }
         }
         drop(leader);
     });

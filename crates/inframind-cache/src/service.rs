@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{Method, Request, Response, header};
 use http_body::Body;
 use tower_service::Service;
 
@@ -12,11 +12,12 @@ use crate::body::CacheBody;
 use crate::future::ResponseFuture;
 use crate::handle::{CacheHandle, Counters};
 use crate::headers::BYPASS;
+use crate::key::authority_of;
 use crate::layer::{Bypass, CacheLayer, Config};
 use crate::lookup::{Found, PreparedHit, envelope_hit, evaluate, prepared_hit};
 use crate::miss;
 use crate::policy;
-use crate::respond::{Label, RequestCtx, respond};
+use crate::respond::{Label, RequestCtx, label, respond};
 use crate::store::now_ms;
 
 /// A tower service that answers GET and HEAD requests from a cache, calling the inner service
@@ -110,9 +111,19 @@ where
                         self.config.request_bypass_status.clone()
                     }
                 };
+                if bypass == Bypass::Method
+                    && self.config.invalidate_unsafe
+                    && is_unsafe(req.method())
+                {
+                    return self.unsafe_request(req, status);
+                }
                 return ResponseFuture::bypass(self.inner.call(req), BYPASS, status);
             }
         };
+        let scope = self
+            .config
+            .invalidate_unsafe
+            .then(|| self.config.keys.scope(&req));
         let shared = &self.handle.shared;
         let head_only = req.method() == http::Method::HEAD;
         let wants_fresh =
@@ -122,11 +133,18 @@ where
         } else if let (Some(memory), Some(cells)) =
             (&shared.memory, &self.config.memory_generations)
         {
-            // The in-process store keeps entries decoded: a fresh hit is a clone.
+            // The in-process store keeps entries decoded: a fresh hit is a clone. (A path scope
+            // that does not exist was dropped: nothing under it is served.)
             let now = now_ms();
-            let response = match memory.with_prepared(key.as_bytes(), now, |entry| {
-                prepared_hit(&self.config, cells, entry, req.headers(), head_only, now)
-            }) {
+            let scope_generation = scope.map(|scope| memory.scope_generation_now(scope.as_str()));
+            let response = match scope_generation {
+                Some(None) => None,
+                _ => memory.with_prepared(key.as_bytes(), now, |entry| {
+                    let expected = (&cells[..], scope_generation.flatten());
+                    prepared_hit(&self.config, expected, entry, req.headers(), head_only, now)
+                }),
+            };
+            let response = match response {
                 Some(PreparedHit::Served(response)) => Some(response),
                 Some(PreparedHit::Envelope(envelope)) => {
                     let ctx = RequestCtx::new(req.method(), req.headers());
@@ -165,6 +183,60 @@ where
             req,
             key.into_string(),
             ctx,
+            scope,
         )))
+    }
+}
+
+/// POST, PUT, PATCH and DELETE: the methods whose success invalidates (RFC 9111 §4.4).
+fn is_unsafe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+impl<S> CacheService<S> {
+    /// Forwards an unsafe request and, once it succeeds, drops the path scopes of its target
+    /// URI and of the same-host URIs its response's `Location` and `Content-Location` name,
+    /// before handing the response back (so the client's next read sees its write).
+    fn unsafe_request<B, ResBody>(
+        &mut self,
+        req: Request<B>,
+        status: http::HeaderValue,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<B>, Response = Response<ResBody>>,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ResBody: Body + Send + 'static,
+    {
+        let target = self.config.keys.scope(&req);
+        let authority = authority_of(&req).to_vec();
+        let config = Arc::clone(&self.config);
+        let handle = self.handle.clone();
+        let future = self.inner.call(req);
+        ResponseFuture::cached(Box::pin(async move {
+            let response = future.await?;
+            let outcome = response.status();
+            if outcome.is_success() || outcome.is_redirection() {
+                let mut scopes = vec![target];
+                for name in [header::LOCATION, header::CONTENT_LOCATION] {
+                    let named = response.headers().get(name).and_then(|location| {
+                        config
+                            .keys
+                            .scope_of_location(&authority, location.as_bytes())
+                    });
+                    scopes.extend(named);
+                }
+                let shared = &handle.shared;
+                for scope in scopes {
+                    if let Err(error) = shared.store.drop_scope(scope.as_str()).await {
+                        shared.counters.store_error(&error);
+                    }
+                }
+            }
+            Ok(label(response.map(CacheBody::inner), BYPASS, status))
+        }))
     }
 }

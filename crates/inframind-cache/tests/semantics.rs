@@ -286,3 +286,82 @@ fn the_builder_rejects_settings_that_cannot_work() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_successful_unsafe_request_invalidates_its_uri_with_every_query_variant() {
+    for handle in handles().await {
+        let origin = Origin::new(|req, n| match (req.method().as_str(), req.uri().path()) {
+            ("POST", "/items") => Reply::ok("created")
+                .status(StatusCode::CREATED)
+                .header("location", "/items/7")
+                .header("content-location", "https://elsewhere.example/items/8"),
+            ("DELETE", _) => Reply::ok("no").status(StatusCode::INTERNAL_SERVER_ERROR),
+            _ => Reply::ok(format!("{n}")),
+        });
+        let layer = handle.layer().prefix("unsafe").build().unwrap();
+        let svc = service(&layer, &origin);
+        let on = |method: &str, uri: &str| {
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("host", "shop.example")
+                .body(())
+                .unwrap()
+        };
+        let paths = ["/items", "/items?page=2", "/items/7", "/items/8", "/other"];
+        for path in paths {
+            send(&svc, on("GET", path)).await;
+            assert_eq!(send(&svc, on("GET", path)).await.x_cache(), "HIT", "{path}");
+        }
+        // A failed unsafe request changes nothing.
+        assert_eq!(send(&svc, on("DELETE", "/items")).await.status, 500);
+        for path in paths {
+            assert_eq!(send(&svc, on("GET", path)).await.x_cache(), "HIT", "{path}");
+        }
+        let created = send(&svc, on("POST", "/items?draft=1")).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+        assert_eq!(created.cache_status(), "inframind; fwd=method");
+        for (path, want) in [
+            ("/items", "MISS"),
+            ("/items?page=2", "MISS"),
+            // Named by `Location`, on the same host.
+            ("/items/7", "MISS"),
+            // Named by `Content-Location`, on another host: not ours to invalidate.
+            ("/items/8", "HIT"),
+            ("/other", "HIT"),
+        ] {
+            assert_eq!(send(&svc, on("GET", path)).await.x_cache(), want, "{path}");
+        }
+        // Stored again after the write, and hit.
+        assert_eq!(send(&svc, on("GET", "/items")).await.x_cache(), "HIT");
+        // On another host, the same path is another URI.
+        let elsewhere = Request::get("/items")
+            .header("host", "other.example")
+            .body(())
+            .unwrap();
+        send(&svc, elsewhere).await;
+        send(&svc, on("POST", "/items")).await;
+        let elsewhere = Request::get("/items")
+            .header("host", "other.example")
+            .body(())
+            .unwrap();
+        assert_eq!(send(&svc, elsewhere).await.x_cache(), "HIT");
+    }
+}
+
+#[tokio::test]
+async fn unsafe_invalidation_can_be_turned_off() {
+    for handle in handles().await {
+        let origin = Origin::echo();
+        let layer = handle
+            .layer()
+            .prefix("keep")
+            .invalidate_on_unsafe(false)
+            .build()
+            .unwrap();
+        let svc = service(&layer, &origin);
+        send(&svc, get("/items")).await;
+        send(&svc, Request::post("/items").body(()).unwrap()).await;
+        assert_eq!(send(&svc, get("/items")).await.x_cache(), "HIT");
+    }
+}

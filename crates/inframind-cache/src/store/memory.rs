@@ -67,10 +67,20 @@ struct Inner {
     /// Namespace generations, each in a cell that layers on this store hold on to, so a hit
     /// reads its generations without a lock or a map lookup.
     generations: RwLock<HashMap<Arc<str>, Arc<AtomicU64>, BuildHasherDefault<KeyHasher>>>,
+    /// Path scopes (see [`Store::scope_generation`]): a generation, and when it may be dropped
+    /// (every entry recorded under it has expired by then).
+    scopes: RwLock<HashMap<Box<str>, ScopeCell, BuildHasherDefault<KeyHasher>>>,
+    /// The scope count after the last sweep of expired scopes.
+    swept_scopes: AtomicU64,
     bytes: AtomicU64,
     entries: AtomicU64,
     /// The clock expiry and access times are read from.
     clock: Clock,
+}
+
+struct ScopeCell {
+    generation: u64,
+    deadline: u64,
 }
 
 /// Milliseconds since the Unix epoch, from the system clock or (in tests) a manual one.
@@ -135,6 +145,8 @@ impl MemoryStoreBuilder {
                 shard_max_bytes: self.max_bytes / self.shards as u64,
                 max_bytes: self.max_bytes,
                 generations: RwLock::new(HashMap::default()),
+                scopes: RwLock::new(HashMap::default()),
+                swept_scopes: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
                 clock: Clock::System,
@@ -233,11 +245,55 @@ impl MemoryStore {
         let generations = self.inner.generations.read();
         let mut out = Generations::new();
         for ns in namespaces {
-            if !out.push(generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire))) {
+            let generation = if ns.starts_with("@p:") {
+                // A missing scope is lost, not new.
+                self.scope_generation_now(ns)?
+            } else {
+                generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire))
+            };
+            if !out.push(generation) {
                 return None;
             }
         }
         Some(out)
+    }
+
+    /// The generation of path scope `scope`, or `None` when it does not exist (or expired).
+    pub(crate) fn scope_generation_now(&self, scope: &str) -> Option<u64> {
+        let scopes = self.inner.scopes.read();
+        let cell = scopes.get(scope)?;
+        (cell.deadline > self.now()).then_some(cell.generation)
+    }
+
+    fn touch_scope(&self, scope: &str, lifetime: Duration) -> u64 {
+        let now = self.now();
+        let deadline = now.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+        let mut scopes = self.inner.scopes.write();
+        // Expired scopes go when the map has doubled since the last sweep: amortised O(1).
+        let swept = self.inner.swept_scopes.load(Ordering::Relaxed);
+        if scopes.len() as u64 > 2 * swept + 1024 {
+            scopes.retain(|_, cell| cell.deadline > now);
+            self.inner
+                .swept_scopes
+                .store(scopes.len() as u64, Ordering::Relaxed);
+        }
+        match scopes.get_mut(scope) {
+            Some(cell) if cell.deadline > now => {
+                cell.deadline = cell.deadline.max(deadline);
+                cell.generation
+            }
+            _ => {
+                let generation = fresh_generation();
+                scopes.insert(
+                    scope.into(),
+                    ScopeCell {
+                        generation,
+                        deadline,
+                    },
+                );
+                generation
+            }
+        }
     }
 
     fn insert(&self, key: &str, value: Bytes, ttl: Duration) -> PutOutcome {
@@ -432,6 +488,15 @@ impl Store for MemoryStore {
 
     fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64> {
         Box::pin(std::future::ready(Ok(self.remove_matching(pattern))))
+    }
+
+    fn scope_generation<'a>(&'a self, scope: &'a str, lifetime: Duration) -> StoreFuture<'a, u64> {
+        Box::pin(std::future::ready(Ok(self.touch_scope(scope, lifetime))))
+    }
+
+    fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.scopes.write().remove(scope);
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn entries(&self) -> Option<u64> {

@@ -139,6 +139,35 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// Gives `namespace` a new generation, invalidating every entry in it and below it.
     fn bump_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()>;
 
+    /// The generation of path scope `scope`, creating it when it does not exist, and keeping
+    /// it for at least `lifetime`.
+    ///
+    /// A path scope (`@p:` and 32 hex digits) stands for every entry of one URI path, all
+    /// query variants included: the cache lists it after the namespaces in
+    /// [`get`](Self::get), records its generation in each entry, and drops it when an unsafe
+    /// request (POST, PUT, PATCH, DELETE) to the path succeeds. Unlike a namespace, which
+    /// lives as long as the store, a scope may expire once its entries have: so a scope that
+    /// is missing must read as lost (`Lookup::generations` is `None`), never as a fresh
+    /// start. The default keeps it as a namespace, with [`generations`](Self::generations).
+    fn scope_generation<'a>(&'a self, scope: &'a str, lifetime: Duration) -> StoreFuture<'a, u64> {
+        let _ = lifetime;
+        Box::pin(async move {
+            let scope: [Arc<str>; 1] = [Arc::from(scope)];
+            let generations = self.generations(&scope).await?;
+            generations
+                .first()
+                .copied()
+                .ok_or_else(|| StoreError::Protocol("no generation for a scope".into()))
+        })
+    }
+
+    /// Drops path scope `scope`: every entry recorded under it is invalidated (see
+    /// [`scope_generation`](Self::scope_generation)). The default gives it a new generation
+    /// with [`bump_namespace`](Self::bump_namespace).
+    fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
+        self.bump_namespace(scope)
+    }
+
     /// Deletes every key matching the Redis-style glob `pattern`; how many were deleted.
     /// Implementations must not block the backend (Redis: `SCAN` and `UNLINK`, never `KEYS`).
     fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64>;

@@ -300,6 +300,41 @@ impl Store for RedisStore {
         })
     }
 
+    fn scope_generation<'a>(&'a self, scope: &'a str, lifetime: Duration) -> StoreFuture<'a, u64> {
+        // Read, create or extend in one step, without Redis 7's `PEXPIRE ... GT`.
+        const SCRIPT: &str = "local g = redis.call('GET', KEYS[1]) \
+            if not g or not tonumber(g) then \
+              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end \
+            if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then \
+              redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+            return g";
+        Box::pin(async move {
+            let millis = lifetime.as_millis().clamp(1, u128::from(u64::MAX >> 1)) as u64;
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(SCRIPT)
+                .arg(1)
+                .arg(self.generation_key(scope))
+                .arg(fresh_generation().to_string())
+                .arg(millis);
+            let mut conn = self.conn.clone();
+            let raw: Vec<u8> = self.run(cmd.query_async(&mut conn)).await?;
+            parse_generation(&raw)
+                .ok_or_else(|| StoreError::Protocol("a scope generation is not a number".into()))
+        })
+    }
+
+    fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
+        // A missing scope reads as lost: deleting it invalidates its entries, and leaves no
+        // key behind.
+        Box::pin(async move {
+            let mut cmd = redis::cmd("UNLINK");
+            cmd.arg(self.generation_key(scope));
+            let mut conn = self.conn.clone();
+            self.run(cmd.query_async::<u64>(&mut conn)).await?;
+            Ok(())
+        })
+    }
+
     fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let marked = self.redis_key("");
