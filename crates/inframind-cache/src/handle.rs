@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{CacheError, StoreError};
 use crate::flight::Flights;
 use crate::key::{is_entry_key, validate_namespace};
+use crate::latency::{LatencyRecorder, OperationLatency};
 use crate::layer::CacheLayerBuilder;
 use crate::store::{MemoryStore, Store};
 
@@ -41,6 +42,9 @@ pub(crate) struct Counters {
     pub(crate) bytes_stored: AtomicU64,
     pub(crate) bytes_saved_by_compression: AtomicU64,
     pub(crate) corrupt_entries: AtomicU64,
+    pub(crate) get_latency: LatencyRecorder,
+    pub(crate) put_latency: LatencyRecorder,
+    pub(crate) invalidate_latency: LatencyRecorder,
 }
 
 impl Counters {
@@ -55,7 +59,7 @@ impl Counters {
 }
 
 /// A snapshot of a cache's counters, since the handle was created.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CacheStats {
     /// Requests answered from a fresh entry (including `304 Not Modified` answers).
@@ -86,6 +90,18 @@ pub struct CacheStats {
     /// do not decode, or a body that does not hash to its ETag. Each was deleted, and the
     /// request went to the inner service.
     pub corrupt_entries: u64,
+    /// How long lookups through [`Store::get`] took: every lookup of a remote store (one
+    /// round trip each), and the lookups of an in-process store that go through the trait
+    /// (misses, stale entries). A `MemoryStore` hit answered from its decoded entries is not
+    /// timed: it costs less than reading the clock twice would add.
+    pub get_latency: OperationLatency,
+    /// How long writes of entries ([`Store::put`]) took.
+    pub put_latency: OperationLatency,
+    /// How long invalidations took: [`CacheHandle::invalidate_namespace`],
+    /// [`invalidate_key`](CacheHandle::invalidate_key),
+    /// [`invalidate_matching`](CacheHandle::invalidate_matching), and those of unsafe
+    /// requests ([`Store::drop_scope`]).
+    pub invalidate_latency: OperationLatency,
 }
 
 impl CacheStats {
@@ -156,6 +172,9 @@ impl CacheHandle {
             entries: self.shared.store.entries(),
             memory_bytes: self.shared.store.memory_bytes(),
             corrupt_entries: load(&c.corrupt_entries),
+            get_latency: c.get_latency.snapshot(),
+            put_latency: c.put_latency.snapshot(),
+            invalidate_latency: c.invalidate_latency.snapshot(),
         }
     }
 
@@ -173,7 +192,9 @@ impl CacheHandle {
     /// reported to its caller.
     pub async fn invalidate_namespace(&self, namespace: &str) -> Result<(), CacheError> {
         validate_namespace(namespace)?;
-        self.shared.store.bump_namespace(namespace).await?;
+        let shared = &self.shared;
+        let bump = shared.store.bump_namespace(namespace);
+        shared.counters.invalidate_latency.time(bump).await?;
         Ok(())
     }
 
@@ -192,7 +213,9 @@ impl CacheHandle {
                 reason: "not an entry key `{namespace}:{64 hex digits}` (see `CacheLayer::key_for`)",
             });
         }
-        Ok(self.shared.store.delete(key).await?)
+        let shared = &self.shared;
+        let delete = shared.store.delete(key);
+        Ok(shared.counters.invalidate_latency.time(delete).await?)
     }
 
     /// Deletes the entries whose keys (`{namespace}:{digest}`) match the Redis-style glob
@@ -217,7 +240,9 @@ impl CacheHandle {
         if pattern.starts_with('@') {
             return Err(invalid("a leading `@` is reserved"));
         }
-        Ok(self.shared.store.delete_matching(pattern).await?)
+        let shared = &self.shared;
+        let delete = shared.store.delete_matching(pattern);
+        Ok(shared.counters.invalidate_latency.time(delete).await?)
     }
 
     /// The one-call invalidation of earlier versions, kept so callers compile:

@@ -142,6 +142,13 @@
 //!   keys match a glob, with `SCAN` and `UNLINK` on Redis (never `KEYS`); keys that are not
 //!   this cache's entries are never touched, even under the same Redis key prefix.
 //!
+//! # Statistics
+//!
+//! [`CacheHandle::stats`] reads relaxed atomics: hits, misses, stale hits, bypasses,
+//! coalesced waits, store errors, corrupt entries, bytes stored and saved, the store's entries
+//! and bytes where it can tell, and [`OperationLatency`] histograms of store lookups, writes
+//! and invalidations (an in-process hit answered from decoded entries is not timed).
+//!
 //! # Features
 //!
 //! - `redis`: [`RedisStore`], on the `redis` crate's connection manager.
@@ -163,6 +170,7 @@ mod future;
 mod handle;
 mod headers;
 mod key;
+mod latency;
 mod layer;
 mod lookup;
 mod miss;
@@ -176,6 +184,7 @@ pub use body::CacheBody;
 pub use error::{BoxError, CacheError, StoreError};
 pub use future::ResponseFuture;
 pub use handle::{CacheHandle, CacheStats};
+pub use latency::OperationLatency;
 pub use layer::{CacheLayer, CacheLayerBuilder, CachePrincipal};
 pub use service::CacheService;
 pub use store::{

@@ -143,7 +143,12 @@ where
     let lookup = if ctx.wants_fresh {
         None
     } else {
-        Some(shared.store.get(&key, &namespaces).await)
+        Some(
+            counters
+                .get_latency
+                .time(shared.store.get(&key, &namespaces))
+                .await,
+        )
     };
     let fwd = match lookup {
         None => Fwd::Request,
@@ -312,7 +317,11 @@ where
     let generations = match fwd {
         Fwd::StoreError => None,
         Fwd::Request => current_generations(&config, shared, scope.as_ref()).await,
-        _ => match shared.store.get(&key, &namespaces).await {
+        _ => match counters
+            .get_latency
+            .time(shared.store.get(&key, &namespaces))
+            .await
+        {
             Ok(lookup) => {
                 let now = now_ms();
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
@@ -508,10 +517,16 @@ async fn store_entry(shared: &Shared, key: &str, envelope: &Envelope) -> Storing
         // The in-process store keeps entries decoded: hand it this one rather than have it
         // decode the bytes again.
         Some(memory) => {
+            let start = std::time::Instant::now();
             let prepared = Prepared::from_encoded(envelope, &bytes);
-            Ok(memory.insert_prepared(key, bytes, Some(prepared), store_ttl))
+            let outcome = memory.insert_prepared(key, bytes, Some(prepared), store_ttl);
+            shared.counters.put_latency.record(start.elapsed());
+            Ok(outcome)
         }
-        None => shared.store.put(key, bytes, store_ttl).await,
+        None => {
+            let put = shared.store.put(key, bytes, store_ttl);
+            shared.counters.put_latency.time(put).await
+        }
     };
     match outcome {
         Ok(PutOutcome::Stored) => {

@@ -231,7 +231,8 @@ impl<S> CacheService<S> {
                 }
                 let shared = &handle.shared;
                 for scope in scopes {
-                    if let Err(error) = shared.store.drop_scope(scope.as_str()).await {
+                    let drop = shared.store.drop_scope(scope.as_str());
+                    if let Err(error) = shared.counters.invalidate_latency.time(drop).await {
                         shared.counters.store_error(&error);
                     }
                 }

@@ -365,3 +365,31 @@ async fn unsafe_invalidation_can_be_turned_off() {
         assert_eq!(send(&svc, get("/items")).await.x_cache(), "HIT");
     }
 }
+
+#[tokio::test]
+async fn store_operations_are_timed_in_latency_buckets() {
+    use inframind_cache::OperationLatency;
+    for (i, handle) in handles().await.into_iter().enumerate() {
+        let remote = i > 0;
+        let origin = Origin::echo();
+        let layer = handle.layer().prefix("timed").build().unwrap();
+        let svc = service(&layer, &origin);
+        send(&svc, get("/a")).await; // a lookup, the leader's second look, a write
+        send(&svc, get("/a")).await; // a hit
+        send(&svc, Request::post("/a").body(()).unwrap()).await; // drops the path scope
+        handle.invalidate_namespace("timed").await.unwrap();
+        let stats = handle.stats();
+        let check = |latency: &OperationLatency, count: u64, what: &str| {
+            assert_eq!(latency.count, count, "{what}: {latency:?}");
+            assert_eq!(latency.bucket_counts.iter().sum::<u64>(), count, "{what}");
+            assert!(latency.sum_seconds > 0.0, "{what}: {latency:?}");
+            // Nothing here takes a second.
+            assert_eq!(latency.bucket_counts[12], 0, "{what}");
+        };
+        // The in-process store's hit is served from its decoded entries, untimed.
+        check(&stats.get_latency, if remote { 3 } else { 2 }, "get");
+        check(&stats.put_latency, 1, "put");
+        check(&stats.invalidate_latency, 2, "invalidate");
+        assert_eq!(OperationLatency::BOUNDS_SECONDS.len() + 1, 13);
+    }
+}
