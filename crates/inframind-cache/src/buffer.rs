@@ -8,10 +8,10 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http_body::{Body, Frame};
 
 use crate::body::CacheBody;
+use crate::config::Config;
 use crate::entry::Cached;
 use crate::envelope::{Envelope, etag_of};
 use crate::headers::{etag_header, http_date};
-use crate::layer::Config;
 use crate::policy;
 use crate::store::now_ms;
 

@@ -8,7 +8,7 @@ use crate::flight::Flights;
 use crate::key::{is_entry_key, validate_namespace};
 use crate::latency::{LatencyRecorder, OperationLatency};
 use crate::layer::CacheLayerBuilder;
-use crate::store::{MemoryStore, Store};
+use crate::store::Store;
 
 /// A cheap, cloneable handle on a cache: invalidate entries from handlers and admin code, and
 /// read statistics.
@@ -24,8 +24,6 @@ pub struct CacheHandle {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
-    /// The store, when it is a [`MemoryStore`]: hits are then served from its decoded entries.
-    pub(crate) memory: Option<MemoryStore>,
     pub(crate) counters: Counters,
     pub(crate) flights: Arc<Flights>,
 }
@@ -121,25 +119,15 @@ impl CacheStats {
 impl CacheHandle {
     /// A handle on a new cache over `store`.
     pub fn new(store: impl Store) -> Self {
-        let memory = (&store as &dyn std::any::Any)
-            .downcast_ref::<MemoryStore>()
-            .cloned();
-        Self::with_parts(Arc::new(store), memory)
+        Self::from_arc(Arc::new(store))
     }
 
-    /// A handle on a new cache over a shared store.
-    ///
-    /// A [`MemoryStore`] given here is used through the [`Store`] trait only; pass it to
-    /// [`new`](Self::new) instead for hits served from its decoded entries, without decoding.
+    /// A handle on a new cache over a shared store (a [`MemoryStore`](crate::MemoryStore)
+    /// here still answers hits from its decoded entries, through [`Store::ready_hit`]).
     pub fn from_arc(store: Arc<dyn Store>) -> Self {
-        Self::with_parts(store, None)
-    }
-
-    fn with_parts(store: Arc<dyn Store>, memory: Option<MemoryStore>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store,
-                memory,
                 counters: Counters::default(),
                 flights: Arc::new(Flights::new()),
             }),

@@ -216,13 +216,6 @@ impl Key {
         }
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline { buf, len } => &buf[..usize::from(*len)],
-            Self::Heap(key) => key.as_bytes(),
-        }
-    }
-
     pub(crate) fn into_string(self) -> String {
         match self {
             Self::Inline { .. } => self.as_str().to_owned(),

@@ -162,6 +162,7 @@
 
 mod body;
 mod buffer;
+mod config;
 mod entry;
 pub mod envelope;
 mod error;
@@ -181,14 +182,16 @@ mod service;
 mod store;
 
 pub use body::CacheBody;
+pub use config::CachePrincipal;
 pub use error::{BoxError, CacheError, StoreError};
 pub use future::ResponseFuture;
 pub use handle::{CacheHandle, CacheStats};
 pub use latency::OperationLatency;
-pub use layer::{CacheLayer, CacheLayerBuilder, CachePrincipal};
+pub use layer::{CacheLayer, CacheLayerBuilder};
 pub use service::CacheService;
 pub use store::{
-    Generations, Lookup, MemoryStore, MemoryStoreBuilder, PutOutcome, Store, StoreFuture,
+    Generations, HitRequest, Lookup, MemoryStore, MemoryStoreBuilder, NamespaceToken, PutOutcome,
+    Store, StoreFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

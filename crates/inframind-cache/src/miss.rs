@@ -9,15 +9,14 @@ use tower_service::Service;
 
 use crate::body::CacheBody;
 use crate::buffer::{Fetched, fetch};
+use crate::config::Config;
 use crate::entry::Cached;
 use crate::envelope::Envelope;
 use crate::flight::{self, Join, Leader, Outcome};
 use crate::handle::{CacheHandle, Counters, Shared};
 use crate::headers::{Fwd, Storing};
 use crate::key::Scope;
-use crate::layer::Config;
 use crate::lookup::{Found, evaluate};
-use crate::prepared::Prepared;
 use crate::respond::{Label, RequestCtx, forwarded, respond};
 use crate::store::{PutOutcome, now_ms};
 
@@ -513,21 +512,8 @@ async fn store_entry(shared: &Shared, key: &str, envelope: &Envelope) -> Storing
     );
     let bytes = envelope.encode();
     let len = bytes.len() as u64;
-    let outcome = match &shared.memory {
-        // The in-process store keeps entries decoded: hand it this one rather than have it
-        // decode the bytes again.
-        Some(memory) => {
-            let start = std::time::Instant::now();
-            let prepared = Prepared::from_encoded(envelope, &bytes);
-            let outcome = memory.insert_prepared(key, bytes, Some(prepared), store_ttl);
-            shared.counters.put_latency.record(start.elapsed());
-            Ok(outcome)
-        }
-        None => {
-            let put = shared.store.put(key, bytes, store_ttl);
-            shared.counters.put_latency.time(put).await
-        }
-    };
+    let put = shared.store.put_entry(key, bytes, envelope, store_ttl);
+    let outcome = shared.counters.put_latency.time(put).await;
     match outcome {
         Ok(PutOutcome::Stored) => {
             let counters = &shared.counters;

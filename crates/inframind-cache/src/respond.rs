@@ -5,12 +5,12 @@ use http::{Method, Response, StatusCode};
 use http_body::Body;
 
 use crate::body::CacheBody;
+use crate::config::Config;
 use crate::entry::Cached;
 use crate::headers::{
     ACCEPT_ENCODING, CACHE_STATUS, Fwd, HIT, MISS, STALE, Storing, X_CACHE, ZSTD, etag_header,
     forward_status, hit_status, http_date, parse_decimal, small_number,
 };
-use crate::layer::Config;
 use crate::policy;
 
 /// What the response to one request depends on besides the entry: its own conditionals, its

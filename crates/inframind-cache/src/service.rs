@@ -9,15 +9,17 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::CacheBody;
+use crate::config::{Bypass, Config};
 use crate::future::ResponseFuture;
 use crate::handle::{CacheHandle, Counters};
 use crate::headers::BYPASS;
-use crate::key::authority_of;
-use crate::layer::{Bypass, CacheLayer, Config};
-use crate::lookup::{Found, PreparedHit, envelope_hit, evaluate, prepared_hit};
+use crate::key::{Scope, authority_of};
+use crate::layer::CacheLayer;
+use crate::lookup::{Found, evaluate};
 use crate::miss;
 use crate::policy;
-use crate::respond::{Label, RequestCtx, label, respond};
+use crate::respond::{Label, RequestCtx, fresh_status, label, respond};
+use crate::store::HitRequest;
 use crate::store::now_ms;
 
 /// A tower service that answers GET and HEAD requests from a cache, calling the inner service
@@ -128,46 +130,35 @@ where
         let head_only = req.method() == http::Method::HEAD;
         let wants_fresh =
             self.config.honour_request_no_cache && policy::request_wants_fresh(req.headers());
-        if wants_fresh {
-            // Past every stored entry, to the miss stage.
-        } else if let (Some(memory), Some(cells)) =
-            (&shared.memory, &self.config.memory_generations)
-        {
-            // The in-process store keeps entries decoded: a fresh hit is a clone. (A path scope
-            // that does not exist was dropped: nothing under it is served.)
-            let now = now_ms();
-            let scope_generation = scope.map(|scope| memory.scope_generation_now(scope.as_str()));
-            let response = match scope_generation {
-                Some(None) => None,
-                _ => memory.with_prepared(key.as_bytes(), now, |entry| {
-                    let expected = (&cells[..], scope_generation.flatten());
-                    prepared_hit(&self.config, expected, entry, req.headers(), head_only, now)
-                }),
-            };
-            let response = match response {
-                Some(PreparedHit::Served(response)) => Some(response),
-                Some(PreparedHit::Envelope(envelope)) => {
-                    let ctx = RequestCtx::new(req.method(), req.headers());
-                    envelope_hit(&self.config, *envelope, &ctx, now)
-                }
-                None => None,
-            };
-            if let Some(response) = response {
-                Counters::add(&shared.counters.hits, 1);
-                return ResponseFuture::ready(response);
-            }
-        }
         let mut ctx = RequestCtx::new(req.method(), req.headers());
         ctx.wants_fresh = wants_fresh;
-        // Any other store that answers at once: serve a fresh hit without a future.
-        // (Past the in-process fast path, the ordinary lookup decides what it is.)
-        if shared.memory.is_none() && !wants_fresh {
-            if let Some(Ok(lookup)) = shared.store.try_get(key.as_str(), &self.config.namespaces) {
-                let now = now_ms();
+        if !wants_fresh {
+            let now = now_ms();
+            // A store that keeps entries ready (in process) answers a fresh hit itself.
+            let config = &*self.config;
+            let fresh_status = |ttl| fresh_status(config, ttl);
+            let hit = HitRequest::new(
+                key.as_str(),
+                &config.namespaces,
+                config.namespace_token.as_ref(),
+                scope.as_ref().map(Scope::as_str),
+                now,
+                req.headers(),
+                head_only,
+                &fresh_status,
+            );
+            if let Some(response) = shared.store.ready_hit(&hit) {
+                Counters::add(&shared.counters.hits, 1);
+                return ResponseFuture::ready(response.map(CacheBody::full));
+            }
+            // Any other store that answers at once: serve a fresh hit without a future.
+            // (Past these fast paths, the ordinary lookup decides what it is.)
+            let namespaces = miss::lookup_namespaces(config, scope.as_ref());
+            if let Some(Ok(lookup)) = shared.store.try_get(key.as_str(), &namespaces) {
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
                 if let Found::Fresh(cached) = found {
                     Counters::add(&shared.counters.hits, 1);
-                    let response = respond(&self.config, cached, &ctx, Label::Hit, now);
+                    let response = respond(config, cached, &ctx, Label::Hit, now);
                     return ResponseFuture::ready(response);
                 }
             }

@@ -7,9 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{Response, StatusCode, header};
 use parking_lot::RwLock;
 
-use super::{Generations, Lookup, PutOutcome, Store, StoreFuture, fresh_generation, glob, now_ms};
+use super::{
+    Generations, HitRequest, Lookup, NamespaceToken, PutOutcome, Store, StoreFuture,
+    fresh_generation, glob, now_ms,
+};
+use crate::envelope::Envelope;
+use crate::headers::{CACHE_STATUS, small_number};
+use crate::policy;
 use crate::prepared::Prepared;
 
 const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
@@ -25,10 +32,9 @@ const ENTRY_ALLOWANCE: u64 = 4096;
 /// Entries past their TTL are never returned; they are reclaimed when their shard needs room,
 /// before the least recently used live entries are evicted. Cloning shares the same storage.
 ///
-/// An entry is decoded once, when it is written, and kept ready to serve: a cache built on
-/// this store with [`CacheHandle::new`](crate::CacheHandle::new) or
-/// [`CacheLayer::builder`](crate::CacheLayer::builder) answers a fresh hit by cloning a response
-/// head, without decoding anything. Expiry and access times are wall-clock milliseconds, the
+/// An entry is decoded once, when it is written, and kept ready to serve: the store answers a
+/// fresh hit itself ([`Store::ready_hit`]) by cloning a response head, without decoding
+/// anything, however the cache holds it (directly, or as an `Arc<dyn Store>`). Expiry and access times are wall-clock milliseconds, the
 /// clock the cache judges freshness by.
 ///
 /// ```
@@ -212,28 +218,9 @@ impl MemoryStore {
         Some(slot.value.clone())
     }
 
-    /// Calls `f` with the decoded entry under `key`, if it is live at `now` (milliseconds since
-    /// the Unix epoch) and a valid envelope, under the shard's read lock (so `f` must be short
-    /// and must not block).
-    pub(crate) fn with_prepared<T>(
-        &self,
-        key: &[u8],
-        now: u64,
-        f: impl FnOnce(&Prepared) -> Option<T>,
-    ) -> Option<T> {
-        let shard = self.shard(key).read();
-        let slot = shard.map.get(key)?;
-        if slot.expires_at <= now {
-            return None;
-        }
-        let prepared = slot.prepared.as_deref()?;
-        slot.touch(now);
-        f(prepared)
-    }
-
     /// The generation cells of `namespaces`, created (at generation 0, which a missing
     /// namespace has anyway) where they do not exist yet.
-    pub(crate) fn generation_cells(&self, namespaces: &[Arc<str>]) -> Box<[Arc<AtomicU64>]> {
+    fn generation_cells(&self, namespaces: &[Arc<str>]) -> Box<[Arc<AtomicU64>]> {
         let mut generations = self.inner.generations.write();
         namespaces
             .iter()
@@ -259,7 +246,7 @@ impl MemoryStore {
     }
 
     /// The generation of path scope `scope`, or `None` when it does not exist (or expired).
-    pub(crate) fn scope_generation_now(&self, scope: &str) -> Option<u64> {
+    fn scope_generation_now(&self, scope: &str) -> Option<u64> {
         let scopes = self.inner.scopes.read();
         let cell = scopes.get(scope)?;
         (cell.deadline > self.now()).then_some(cell.generation)
@@ -296,6 +283,88 @@ impl MemoryStore {
         }
     }
 
+    /// A fresh hit from the decoded entry under `hit.key`, when it can be served by cloning
+    /// its head (see [`Store::ready_hit`]).
+    fn serve_ready(
+        &self,
+        hit: &HitRequest<'_>,
+        cells: &[Arc<AtomicU64>],
+    ) -> Option<Response<Bytes>> {
+        let if_none_match = hit.headers.get(header::IF_NONE_MATCH);
+        if if_none_match.is_none() && hit.headers.contains_key(header::IF_MODIFIED_SINCE) {
+            // A date to compare: the ordinary path does it.
+            return None;
+        }
+        // A path scope that does not exist was dropped: nothing under it is served.
+        let scope = match hit.scope {
+            Some(scope) => Some(self.scope_generation_now(scope)?),
+            None => None,
+        };
+        let now = hit.now_ms;
+        let key = hit.key.as_bytes();
+        let shard = self.shard(key).read();
+        let slot = shard.map.get(key)?;
+        if slot.expires_at <= now {
+            return None;
+        }
+        let entry = slot.prepared.as_deref()?;
+        let head = entry.hit.as_ref()?;
+        let envelope = &entry.envelope;
+        let recorded = &envelope.generations;
+        if recorded.len() != cells.len() + usize::from(scope.is_some())
+            || recorded
+                .iter()
+                .zip(cells)
+                .any(|(generation, cell)| *generation != cell.load(Ordering::Acquire))
+            || scope.is_some_and(|scope| recorded.last() != Some(&scope))
+        {
+            return None;
+        }
+        let age_ms = now.saturating_sub(envelope.stored_at_ms);
+        if age_ms >= envelope.ttl_ms {
+            return None;
+        }
+        slot.touch(now);
+        let mut headers = head.headers.clone();
+        let body = envelope.body.clone();
+        let status = envelope.status;
+        let not_modified = status == StatusCode::OK
+            && if_none_match.is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
+        let slots_from = head.len - 3;
+        let ttl_left = (envelope.ttl_ms - age_ms) / 1000;
+        drop(shard);
+
+        let age = small_number(age_ms / 1000);
+        let cache_status = hit.fresh_cache_status(ttl_left);
+        // The head ends with its Age, X-Cache and Cache-Status slots: overwritten in place,
+        // without hashing their names again.
+        let mut slots = headers.iter_mut().skip(slots_from);
+        match (slots.next(), slots.next(), slots.next()) {
+            (Some((a, age_slot)), Some(_), Some((c, status_slot)))
+                if *a == header::AGE && *c == CACHE_STATUS =>
+            {
+                *age_slot = age;
+                *status_slot = cache_status;
+            }
+            _ => {
+                headers.insert(header::AGE, age);
+                headers.insert(CACHE_STATUS, cache_status);
+            }
+        }
+        let (status, body) = if not_modified {
+            headers.remove(header::CONTENT_LENGTH);
+            (StatusCode::NOT_MODIFIED, Bytes::new())
+        } else if hit.head_only {
+            (status, Bytes::new())
+        } else {
+            (status, body)
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Some(response)
+    }
+
     fn insert(&self, key: &str, value: Bytes, ttl: Duration) -> PutOutcome {
         // Decoded here, outside the lock, once per write rather than on every hit.
         let prepared = Prepared::decode(&value);
@@ -303,7 +372,7 @@ impl MemoryStore {
     }
 
     /// Stores `value` with its decoded form, which the caller had at hand.
-    pub(crate) fn insert_prepared(
+    fn insert_prepared(
         &self,
         key: &str,
         value: Bytes,
@@ -440,7 +509,32 @@ impl MemoryStore {
     }
 }
 
+/// The namespace generation cells a layer's hits check ([`Store::resolve_namespaces`]).
+struct Cells(Box<[Arc<AtomicU64>]>);
+
 impl Store for MemoryStore {
+    fn resolve_namespaces(&self, namespaces: &[Arc<str>]) -> Option<NamespaceToken> {
+        Some(Arc::new(Cells(self.generation_cells(namespaces))))
+    }
+
+    fn ready_hit(&self, hit: &HitRequest<'_>) -> Option<Response<Bytes>> {
+        let cells = hit.token?.downcast_ref::<Cells>()?;
+        self.serve_ready(hit, &cells.0)
+    }
+
+    fn put_entry<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        entry: &'a Envelope,
+        ttl: Duration,
+    ) -> StoreFuture<'a, PutOutcome> {
+        // The entry the cache just built: not decoded again.
+        let prepared = Prepared::from_encoded(entry, &value);
+        let outcome = self.insert_prepared(key, value, Some(prepared), ttl);
+        Box::pin(std::future::ready(Ok(outcome)))
+    }
+
     fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup> {
         let lookup = Lookup::new(self.read(key), self.generations_now(namespaces));
         Box::pin(std::future::ready(Ok(lookup)))

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response};
 
+use crate::envelope::Envelope;
 use crate::error::StoreError;
 
 pub(crate) mod glob;
@@ -95,6 +97,75 @@ impl fmt::Debug for Generations {
     }
 }
 
+/// A store's own handle on a layer's namespaces, made once when the layer is built
+/// ([`Store::resolve_namespaces`]) and handed back with every [`HitRequest`]: what the store
+/// needs to check their generations without looking them up by name on each hit.
+pub type NamespaceToken = Arc<dyn std::any::Any + Send + Sync>;
+
+/// A request a store may answer at once from an entry it keeps ready ([`Store::ready_hit`]).
+#[non_exhaustive]
+pub struct HitRequest<'a> {
+    /// The entry's key.
+    pub key: &'a str,
+    /// The layer's namespaces, whose current generations the entry must have been computed
+    /// under.
+    pub namespaces: &'a [Arc<str>],
+    /// What [`Store::resolve_namespaces`] made of `namespaces`, if anything.
+    pub token: Option<&'a NamespaceToken>,
+    /// The request's path scope, whose generation the entry must also have recorded (after
+    /// the namespaces'); `None` when the layer does not use scopes. A missing scope is lost.
+    pub scope: Option<&'a str>,
+    /// The time, in milliseconds since the Unix epoch, freshness is judged at.
+    pub now_ms: u64,
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+    /// A HEAD request: answer with the head and an empty body.
+    pub head_only: bool,
+    fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
+}
+
+impl<'a> HitRequest<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        key: &'a str,
+        namespaces: &'a [Arc<str>],
+        token: Option<&'a NamespaceToken>,
+        scope: Option<&'a str>,
+        now_ms: u64,
+        headers: &'a HeaderMap,
+        head_only: bool,
+        fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
+    ) -> Self {
+        Self {
+            key,
+            namespaces,
+            token,
+            scope,
+            now_ms,
+            headers,
+            head_only,
+            fresh_status,
+        }
+    }
+
+    /// The `Cache-Status` value of a fresh hit with `ttl_secs` seconds of freshness left, as
+    /// the layer renders it.
+    pub fn fresh_cache_status(&self, ttl_secs: u64) -> HeaderValue {
+        (self.fresh_status)(ttl_secs)
+    }
+}
+
+impl fmt::Debug for HitRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HitRequest")
+            .field("key", &self.key)
+            .field("scope", &self.scope)
+            .field("now_ms", &self.now_ms)
+            .field("head_only", &self.head_only)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`Store::put`] did with an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -123,6 +194,42 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     fn try_get(&self, key: &str, namespaces: &[Arc<str>]) -> Option<Result<Lookup, StoreError>> {
         let _ = (key, namespaces);
         None
+    }
+
+    /// Resolves a layer's namespaces once, when the layer is built, into whatever the store
+    /// wants handed back in each [`HitRequest`]. The default resolves nothing.
+    fn resolve_namespaces(&self, namespaces: &[Arc<str>]) -> Option<NamespaceToken> {
+        let _ = namespaces;
+        None
+    }
+
+    /// A fresh hit the store answers by itself, for stores that keep entries ready to serve
+    /// (in process); `None`, the default, hands the request to [`try_get`](Self::try_get)
+    /// and [`get`](Self::get), which is always correct.
+    ///
+    /// A store that answers must answer as the cache would: only an entry that is fresh at
+    /// `now_ms` and was computed under the current generations of `namespaces` (and
+    /// `scope`), with its stored headers, `Age`, `X-Cache: HIT`, a `Cache-Status` from
+    /// [`HitRequest::fresh_cache_status`], `304 Not Modified` for a matching
+    /// `If-None-Match`, and an empty body for HEAD. Return `None` for anything else
+    /// (`If-Modified-Since`, compressed bodies...). The cache counts the hit.
+    fn ready_hit(&self, hit: &HitRequest<'_>) -> Option<Response<Bytes>> {
+        let _ = hit;
+        None
+    }
+
+    /// [`put`](Self::put), with the entry `value` encodes at hand: a store that keeps
+    /// entries decoded may use `entry` instead of decoding `value` again. The default puts
+    /// `value`.
+    fn put_entry<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        entry: &'a Envelope,
+        ttl: Duration,
+    ) -> StoreFuture<'a, PutOutcome> {
+        let _ = entry;
+        self.put(key, value, ttl)
     }
 
     /// The current generations of `namespaces`, creating the ones that do not exist yet.
