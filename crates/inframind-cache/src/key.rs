@@ -112,26 +112,36 @@ impl KeyBuilder {
         self.scope_of(authority_of(req), req.uri().path())
     }
 
-    /// The path scope of `authority` and `path`: `@p:` and 32 hex digits of blake3 over the
-    /// authority (lowercased; when the key covers it) and the path, every query variant
-    /// included.
+    /// The path scope of `authority` and `path`: `@p:` and 32 hex digits of a 128-bit hash
+    /// over the authority (lowercased; when the key covers it) and the path, every query
+    /// variant included. The hash is computed on every hit, so it is a fast one rather than
+    /// blake3; it is stable across builds and processes (instances sharing a Redis must
+    /// agree), and a collision can only invalidate one more path.
     pub(crate) fn scope_of(&self, authority: &[u8], path: &str) -> Scope {
-        let mut hasher = blake3::Hasher::new();
+        let mut state = ScopeHash::new();
         if self.host {
-            let mut lower = [0u8; 64];
-            hasher.update(&(authority.len() as u32).to_be_bytes());
-            for chunk in authority.chunks(lower.len()) {
+            state.write_u64(authority.len() as u64);
+            let mut lower = [0u8; 8];
+            for chunk in authority.chunks(8) {
+                lower.fill(0);
                 for (out, byte) in lower.iter_mut().zip(chunk) {
                     *out = byte.to_ascii_lowercase();
                 }
-                hasher.update(&lower[..chunk.len()]);
+                state.write_u64(u64::from_le_bytes(lower));
             }
         }
-        hasher.update(path.as_bytes());
-        let digest = hasher.finalize();
+        state.write_u64(path.len() as u64);
+        let mut word = [0u8; 8];
+        for chunk in path.as_bytes().chunks(8) {
+            word.fill(0);
+            word[..chunk.len()].copy_from_slice(chunk);
+            state.write_u64(u64::from_le_bytes(word));
+        }
+        let (a, b) = state.finish();
         let mut buf = [0u8; SCOPE_LEN];
         buf[..3].copy_from_slice(b"@p:");
-        for (pair, byte) in buf[3..].chunks_exact_mut(2).zip(digest.as_bytes()) {
+        let digest = (u128::from(a) << 64 | u128::from(b)).to_be_bytes();
+        for (pair, byte) in buf[3..].chunks_exact_mut(2).zip(&digest) {
             pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
         }
         Scope { buf }
@@ -154,6 +164,41 @@ impl KeyBuilder {
 }
 
 const SCOPE_LEN: usize = 3 + 32;
+
+/// Two independent multiply-xorshift lanes over 64-bit words, with a final avalanche: a fixed,
+/// portable 128-bit hash (no per-process keys, unlike std's `DefaultHasher`, whose algorithm
+/// may also change between Rust releases).
+struct ScopeHash(u64, u64);
+
+impl ScopeHash {
+    const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+    fn new() -> Self {
+        Self(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344)
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K0).rotate_left(29);
+        self.1 = (self.1 ^ word.rotate_left(32))
+            .wrapping_mul(Self::K1)
+            .rotate_left(31);
+    }
+
+    fn finish(self) -> (u64, u64) {
+        let avalanche = |mut h: u64| {
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            h ^ (h >> 33)
+        };
+        (
+            avalanche(self.0 ^ self.1.rotate_left(17)),
+            avalanche(self.1 ^ self.0),
+        )
+    }
+}
 
 /// A path scope, `@p:{32 hex digits}`, on the stack.
 #[derive(Clone, Copy)]
@@ -441,6 +486,19 @@ mod tests {
         assert_ne!(a, scope(&on("/items/1", "shop.example")));
         assert_ne!(a, scope(&on("/items", "other.example")));
         assert!(a.starts_with("@p:") && a.len() == 35);
+        // Stable across builds and processes: instances sharing a Redis must agree.
+        assert_eq!(
+            b.scope_of(b"shop.example", "/items").as_str(),
+            "@p:2740126f35aebde974ad7728ca9fdb2c"
+        );
+        let distinct: std::collections::HashSet<String> = (0..20_000)
+            .map(|i| {
+                b.scope_of(b"shop.example", &format!("/items/{i}"))
+                    .as_str()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(distinct.len(), 20_000);
         let here = b"shop.example";
         let same = |loc: &str| {
             b.scope_of_location(here, loc.as_bytes())
