@@ -207,6 +207,10 @@ pub(crate) struct Scope {
 }
 
 impl Scope {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         // ASCII by construction.
         std::str::from_utf8(&self.buf).unwrap_or_default()
@@ -258,6 +262,13 @@ impl Key {
                 std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
             }
             Self::Heap(key) => key,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { buf, len } => &buf[..usize::from(*len)],
+            Self::Heap(key) => key.as_bytes(),
         }
     }
 

@@ -130,18 +130,16 @@ where
         let head_only = req.method() == http::Method::HEAD;
         let wants_fresh =
             self.config.honour_request_no_cache && policy::request_wants_fresh(req.headers());
-        let mut ctx = RequestCtx::new(req.method(), req.headers());
-        ctx.wants_fresh = wants_fresh;
         if !wants_fresh {
             let now = now_ms();
             // A store that keeps entries ready (in process) answers a fresh hit itself.
             let config = &*self.config;
             let fresh_status = |ttl| fresh_status(config, ttl);
             let hit = HitRequest::new(
-                key.as_str(),
+                key.as_bytes(),
                 &config.namespaces,
                 config.namespace_token.as_ref(),
-                scope.as_ref().map(Scope::as_str),
+                scope.as_ref().map(Scope::as_bytes),
                 now,
                 req.headers(),
                 head_only,
@@ -153,6 +151,7 @@ where
             }
             // Any other store that answers at once: serve a fresh hit without a future.
             // (Past these fast paths, the ordinary lookup decides what it is.)
+            let ctx = RequestCtx::new(req.method(), req.headers());
             let namespaces = miss::lookup_namespaces(config, scope.as_ref());
             if let Some(Ok(lookup)) = shared.store.try_get(key.as_str(), &namespaces) {
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
@@ -163,6 +162,8 @@ where
                 }
             }
         }
+        let mut ctx = RequestCtx::new(req.method(), req.headers());
+        ctx.wants_fresh = wants_fresh;
         // The ready service goes into the future; a clone stays behind for the next
         // `poll_ready`.
         let clone = self.inner.clone();

@@ -75,7 +75,7 @@ struct Inner {
     generations: RwLock<HashMap<Arc<str>, Arc<AtomicU64>, BuildHasherDefault<KeyHasher>>>,
     /// Path scopes (see [`Store::scope_generation`]): a generation, and when it may be dropped
     /// (every entry recorded under it has expired by then).
-    scopes: RwLock<HashMap<Box<str>, ScopeCell, BuildHasherDefault<KeyHasher>>>,
+    scopes: RwLock<HashMap<Box<[u8]>, ScopeCell, BuildHasherDefault<KeyHasher>>>,
     /// The scope count after the last sweep of expired scopes.
     swept_scopes: AtomicU64,
     bytes: AtomicU64,
@@ -234,7 +234,7 @@ impl MemoryStore {
         for ns in namespaces {
             let generation = if ns.starts_with("@p:") {
                 // A missing scope is lost, not new.
-                self.scope_generation_now(ns)?
+                self.scope_generation_now(ns.as_bytes(), self.now())?
             } else {
                 generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire))
             };
@@ -246,10 +246,10 @@ impl MemoryStore {
     }
 
     /// The generation of path scope `scope`, or `None` when it does not exist (or expired).
-    fn scope_generation_now(&self, scope: &str) -> Option<u64> {
+    fn scope_generation_now(&self, scope: &[u8], now: u64) -> Option<u64> {
         let scopes = self.inner.scopes.read();
         let cell = scopes.get(scope)?;
-        (cell.deadline > self.now()).then_some(cell.generation)
+        (cell.deadline > now).then_some(cell.generation)
     }
 
     fn touch_scope(&self, scope: &str, lifetime: Duration) -> u64 {
@@ -264,7 +264,7 @@ impl MemoryStore {
                 .swept_scopes
                 .store(scopes.len() as u64, Ordering::Relaxed);
         }
-        match scopes.get_mut(scope) {
+        match scopes.get_mut(scope.as_bytes()) {
             Some(cell) if cell.deadline > now => {
                 cell.deadline = cell.deadline.max(deadline);
                 cell.generation
@@ -272,7 +272,7 @@ impl MemoryStore {
             _ => {
                 let generation = fresh_generation();
                 scopes.insert(
-                    scope.into(),
+                    scope.as_bytes().into(),
                     ScopeCell {
                         generation,
                         deadline,
@@ -297,11 +297,11 @@ impl MemoryStore {
         }
         // A path scope that does not exist was dropped: nothing under it is served.
         let scope = match hit.scope {
-            Some(scope) => Some(self.scope_generation_now(scope)?),
+            Some(scope) => Some(self.scope_generation_now(scope, hit.now_ms)?),
             None => None,
         };
         let now = hit.now_ms;
-        let key = hit.key.as_bytes();
+        let key = hit.key;
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
         if slot.expires_at <= now {
@@ -589,7 +589,7 @@ impl Store for MemoryStore {
     }
 
     fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
-        self.inner.scopes.write().remove(scope);
+        self.inner.scopes.write().remove(scope.as_bytes());
         Box::pin(std::future::ready(Ok(())))
     }
 

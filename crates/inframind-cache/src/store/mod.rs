@@ -105,16 +105,18 @@ pub type NamespaceToken = Arc<dyn std::any::Any + Send + Sync>;
 /// A request a store may answer at once from an entry it keeps ready ([`Store::ready_hit`]).
 #[non_exhaustive]
 pub struct HitRequest<'a> {
-    /// The entry's key.
-    pub key: &'a str,
+    /// The entry's key (as [`Store::get`] gets it, here as its ASCII bytes: a hit does not
+    /// spend time proving them UTF-8).
+    pub key: &'a [u8],
     /// The layer's namespaces, whose current generations the entry must have been computed
     /// under.
     pub namespaces: &'a [Arc<str>],
     /// What [`Store::resolve_namespaces`] made of `namespaces`, if anything.
     pub token: Option<&'a NamespaceToken>,
-    /// The request's path scope, whose generation the entry must also have recorded (after
-    /// the namespaces'); `None` when the layer does not use scopes. A missing scope is lost.
-    pub scope: Option<&'a str>,
+    /// The request's path scope (ASCII bytes), whose generation the entry must also have
+    /// recorded (after the namespaces'); `None` when the layer does not use scopes. A missing
+    /// scope is lost.
+    pub scope: Option<&'a [u8]>,
     /// The time, in milliseconds since the Unix epoch, freshness is judged at.
     pub now_ms: u64,
     /// The request's headers.
@@ -127,10 +129,10 @@ pub struct HitRequest<'a> {
 impl<'a> HitRequest<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        key: &'a str,
+        key: &'a [u8],
         namespaces: &'a [Arc<str>],
         token: Option<&'a NamespaceToken>,
-        scope: Option<&'a str>,
+        scope: Option<&'a [u8]>,
         now_ms: u64,
         headers: &'a HeaderMap,
         head_only: bool,
@@ -158,8 +160,8 @@ impl<'a> HitRequest<'a> {
 impl fmt::Debug for HitRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HitRequest")
-            .field("key", &self.key)
-            .field("scope", &self.scope)
+            .field("key", &String::from_utf8_lossy(self.key))
+            .field("scope", &self.scope.map(String::from_utf8_lossy))
             .field("now_ms", &self.now_ms)
             .field("head_only", &self.head_only)
             .finish_non_exhaustive()
