@@ -17,13 +17,15 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
 /// Configures a [`Metrics`] registry: bucket layouts, series caps, label names, prices.
+///
+/// `cache_operation_duration_seconds` has no bucket option: it always uses the cache's own
+/// layout, [`Buckets::cache_duration`], so observed caches and hand-recorded series agree.
 #[derive(Debug, Clone)]
 pub struct MetricsBuilder {
     http_duration: Buckets,
     route_durations: Vec<(String, Buckets)>,
     size: Buckets,
     db_duration: Buckets,
-    cache_duration: Buckets,
     llm_duration: Buckets,
     agent_duration: Buckets,
     confidence: Buckets,
@@ -40,7 +42,6 @@ impl Default for MetricsBuilder {
             route_durations: Vec::new(),
             size: Buckets::size_bytes(),
             db_duration: Buckets::db_duration(),
-            cache_duration: Buckets::cache_duration(),
             llm_duration: Buckets::llm_duration(),
             agent_duration: Buckets::agent_duration(),
             confidence: Buckets::confidence(),
@@ -72,8 +73,6 @@ impl MetricsBuilder {
         size,
         /// Buckets of `db_query_duration_seconds` (0.5 ms to 2.5 s).
         db_duration,
-        /// Buckets of `cache_operation_duration_seconds` (50 µs to 100 ms).
-        cache_duration,
         /// Buckets of `llm_api_duration_seconds` (100 ms to 120 s).
         llm_duration,
         /// Buckets of `agent_execution_duration_seconds` (50 ms to 300 s).
@@ -149,7 +148,7 @@ impl MetricsBuilder {
             )),
             http_label_names: self.http_label_names,
             db: DbMetrics::new(&ctx, &self.db_duration),
-            cache: CacheMetrics::new(&ctx, &self.cache_duration),
+            cache: CacheMetrics::new(&ctx),
             llm: LlmMetrics::new(&ctx, &self.llm_duration),
             business: BusinessMetrics::new(&ctx),
             agent: AgentMetrics::new(&ctx, &self.agent_duration, &self.confidence),

@@ -95,6 +95,15 @@ impl<S: OverflowLabels, M, C: MetricConstructor<M>> CappedFamily<S, M, C> {
         self.get_or_create(labels).clone()
     }
 
+    /// Removes the series of `labels`, freeing its place under the cap; whether it existed.
+    pub fn remove(&self, labels: &S) -> bool {
+        let removed = self.family.remove(labels);
+        if removed && *labels != *self.overflow {
+            self.used.fetch_sub(1, Ordering::AcqRel);
+        }
+        removed
+    }
+
     fn reserve(&self) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {

@@ -142,7 +142,11 @@ pub struct CacheMetrics {
     pub hits: CounterFamily<CacheLabels>,
     /// `cache_misses_total{cache}`.
     pub misses: CounterFamily<CacheLabels>,
-    /// `cache_operation_duration_seconds{cache, operation}`.
+    /// `cache_operation_duration_seconds{cache, operation}`, in the cache's own buckets
+    /// ([`Buckets::cache_duration`]). For a cache name observed with
+    /// [`Metrics::observe_cache`](crate::Metrics::observe_cache) the series are its handles'
+    /// latency histograms, written at each scrape in place of any recorded by hand under that
+    /// name.
     pub operation_duration: HistogramFamily<CacheOperationLabels>,
     /// `cache_entries{cache}`.
     pub entries: GaugeFamily<CacheLabels>,
@@ -153,10 +157,16 @@ pub struct CacheMetrics {
 /// Figures copied into the cache families at every scrape, and more families written after
 /// them (the `cache` feature's observed handles).
 pub(crate) trait CacheFeed: Send + Sync + std::fmt::Debug + 'static {
-    /// Copies the observed figures into the built-in cache families.
+    /// Copies the observed figures into the built-in counter and gauge cache families.
     fn refresh(&self, cache: &CacheMetrics);
-    /// Writes the cache families beyond the five built-in ones.
-    fn encode_more(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result;
+    /// Writes `cache_operation_duration_seconds` (the observed caches' latency histograms and
+    /// the series recorded by hand in `operation_duration`), then the cache families beyond
+    /// the five built-in ones.
+    fn encode_more(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        operation_duration: &HistogramFamily<CacheOperationLabels>,
+    ) -> std::fmt::Result;
     /// The names [`encode_more`](Self::encode_more) writes.
     fn families(&self) -> &'static [(&'static str, MetricType)];
 }
@@ -168,6 +178,12 @@ struct CacheCollector {
     families: CacheMetrics,
     feed: Option<Arc<dyn CacheFeed>>,
 }
+
+/// The name (without the unit) and HELP of `cache_operation_duration_seconds`.
+pub(crate) const CACHE_OPERATION_DURATION: (&str, &str) = (
+    "cache_operation_duration",
+    "Cache store operation latency by cache and operation (get, put, invalidate)",
+);
 
 fn encode_family(
     encoder: &mut DescriptorEncoder<'_>,
@@ -190,13 +206,6 @@ impl Collector for CacheCollector {
         encode_family(e, "cache_misses", "Cache misses by cache", None, &f.misses)?;
         encode_family(
             e,
-            "cache_operation_duration",
-            "Cache operation latency by cache and operation",
-            Some(&Unit::Seconds),
-            &f.operation_duration,
-        )?;
-        encode_family(
-            e,
             "cache_entries",
             "Entries held by the cache",
             None,
@@ -209,19 +218,28 @@ impl Collector for CacheCollector {
             Some(&Unit::Bytes),
             &f.memory_bytes,
         )?;
-        if let Some(feed) = &self.feed {
-            feed.encode_more(e)?;
+        match &self.feed {
+            Some(feed) => feed.encode_more(e, &f.operation_duration),
+            None => encode_family(
+                e,
+                CACHE_OPERATION_DURATION.0,
+                CACHE_OPERATION_DURATION.1,
+                Some(&Unit::Seconds),
+                &f.operation_duration,
+            ),
         }
-        Ok(())
     }
 }
 
 impl CacheMetrics {
-    pub(crate) fn new(ctx: &Ctx<'_>, duration: &Buckets) -> Self {
+    pub(crate) fn new(ctx: &Ctx<'_>) -> Self {
         Self {
             hits: ctx.capped("cache_hits"),
             misses: ctx.capped("cache_misses"),
-            operation_duration: ctx.histogram("cache_operation_duration_seconds", duration),
+            operation_duration: ctx.histogram(
+                "cache_operation_duration_seconds",
+                &Buckets::cache_duration(),
+            ),
             entries: ctx.capped("cache_entries"),
             memory_bytes: ctx.capped("cache_memory_bytes"),
         }

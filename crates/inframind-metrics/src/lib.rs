@@ -44,7 +44,7 @@
 //! |---|---|
 //! | HTTP ([`MetricsLayer`]) | `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`, `http_request_size_bytes`, `http_response_size_bytes` |
 //! | DB ([`DbMetrics`]) | `db_queries_total`, `db_query_duration_seconds`, `db_connections_active`, `db_connections_idle`, `db_errors_total` |
-//! | cache ([`CacheMetrics`]) | `cache_hits_total`, `cache_misses_total`, `cache_operation_duration_seconds`, `cache_entries`, `cache_memory_bytes` |
+//! | cache ([`CacheMetrics`]) | `cache_hits_total`, `cache_misses_total`, `cache_operation_duration_seconds{cache, operation}` (store `get`, `put` and `invalidate` latency, in the cache's own buckets), `cache_entries`, `cache_memory_bytes` |
 //! | LLM ([`Metrics::track_llm_call`]) | `llm_api_calls_total`, `llm_api_duration_seconds`, `llm_tokens_used_total`, `llm_api_cost_usd_total`, `llm_api_errors_total` |
 //! | business ([`BusinessMetrics`]) | `users_total`, `users_active`, `assessments_total`, `assessments_created_total`, `recommendations_generated_total`, `reports_generated_total` |
 //! | AI agent ([`AgentMetrics`]) | `agent_executions_total`, `agent_execution_duration_seconds`, `agent_errors_total`, `agent_confidence_score` |

@@ -1,11 +1,11 @@
 //! Cache families from `inframind_cache::CacheHandle`s.
 
 use super::counter;
-use crate::families::{CacheFeed, CacheMetrics};
-use crate::labels::CacheLabels;
-use inframind_cache::CacheHandle;
+use crate::families::{CACHE_OPERATION_DURATION, CacheFeed, CacheMetrics, HistogramFamily};
+use crate::labels::{CacheLabels, CacheOperationLabels};
+use inframind_cache::{CacheHandle, OperationLatency};
 use parking_lot::Mutex;
-use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 use std::collections::BTreeMap;
@@ -30,6 +30,40 @@ pub(crate) struct Totals {
     bytes_saved: u64,
     entries: Option<u64>,
     memory_bytes: Option<u64>,
+    /// `get`, `put` and `invalidate`, as `OPERATIONS` names them.
+    latency: [Latency; 3],
+}
+
+/// The `operation` label values of `cache_operation_duration_seconds`, in the order of
+/// [`Totals::latency`].
+const OPERATIONS: [&str; 3] = ["get", "put", "invalidate"];
+
+/// One operation's latency histogram, summed over handles, in the cache's own buckets
+/// (`OperationLatency::BOUNDS_SECONDS`, then `+Inf`); the counts are not cumulative.
+#[derive(Debug, Default, Clone, Copy)]
+struct Latency {
+    buckets: [u64; 13],
+    sum_seconds: f64,
+}
+
+impl Latency {
+    fn add(&mut self, l: &OperationLatency) {
+        for (total, n) in self.buckets.iter_mut().zip(l.bucket_counts) {
+            *total += n;
+        }
+        self.sum_seconds += l.sum_seconds;
+    }
+
+    /// The count is the buckets' sum rather than `OperationLatency::count`: the cache loads
+    /// them one by one while operations land, and `_count` must equal the `+Inf` bucket.
+    fn encode(&self, me: &mut prometheus_client::encoding::MetricEncoder<'_>) -> std::fmt::Result {
+        let bounds = OperationLatency::BOUNDS_SECONDS
+            .into_iter()
+            .chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds.zip(self.buckets).collect();
+        let count = self.buckets.iter().sum();
+        me.encode_histogram::<NoLabelSet>(self.sum_seconds, count, &buckets, None)
+    }
 }
 
 impl CacheSources {
@@ -56,6 +90,13 @@ impl CacheSources {
             t.bytes_saved += s.bytes_saved_by_compression;
             t.entries = add_known(t.entries, s.entries);
             t.memory_bytes = add_known(t.memory_bytes, s.memory_bytes);
+            for (total, l) in
+                t.latency
+                    .iter_mut()
+                    .zip([&s.get_latency, &s.put_latency, &s.invalidate_latency])
+            {
+                total.add(l);
+            }
         }
         out
     }
@@ -104,9 +145,30 @@ impl CacheFeed for CacheSources {
         ]
     }
 
-    /// The cache counters the built-in cache families do not cover.
-    fn encode_more(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+    /// The observed latency histograms in `cache_operation_duration_seconds`, and the cache
+    /// counters the built-in cache families do not cover.
+    fn encode_more(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        operation_duration: &HistogramFamily<CacheOperationLabels>,
+    ) -> std::fmt::Result {
         let totals = self.totals();
+        let mut me = encoder.encode_descriptor(
+            CACHE_OPERATION_DURATION.0,
+            CACHE_OPERATION_DURATION.1,
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (cache, t) in &totals {
+            for (operation, latency) in OPERATIONS.iter().zip(&t.latency) {
+                let labels = CacheOperationLabels::new(cache.as_str(), *operation);
+                // An observed name's handles are its figures, as for the counters: a series
+                // recorded by hand under it would be a second series with the same labels.
+                operation_duration.remove(&labels);
+                latency.encode(&mut me.encode_family(&labels)?)?;
+            }
+        }
+        operation_duration.encode(me)?;
         type Field = fn(&Totals) -> u64;
         let families: [(&str, &str, Option<Unit>, Field); 6] = [
             (

@@ -8,13 +8,13 @@
 //! handles observed as `"api"`, two loader registries each with a loader `"User_id"`, two
 //! breaker registries each with a breaker `"openai"`) are summed, and a source observed twice
 //! (the same handle or registry, see their `ptr_eq`) counts once. Counters, entries, bytes and
-//! the number of breakers in each state are sums; ratios are recomputed from the sums
+//! the number of breakers in each state are sums (histograms bucket by bucket); ratios are recomputed from the sums
 //! (`loader_efficiency_ratio`) or are the highest of the sources (`circuit_breaker_failure_ratio`,
 //! `circuit_breaker_consecutive_failures`).
 //!
 //! | feature | call | families |
 //! |---|---|---|
-//! | `cache` | [`Metrics::observe_cache`](crate::Metrics::observe_cache) | `cache_hits_total`, `cache_misses_total`, `cache_entries`, `cache_memory_bytes` (the built-in cache families; the last two when the store can tell), plus `cache_stale_hits_total`, `cache_coalesced_waits_total`, `cache_bypasses_total`, `cache_store_errors_total`, `cache_stored_bytes_total`, `cache_compression_saved_bytes_total`, all `{cache}` |
+//! | `cache` | [`Metrics::observe_cache`](crate::Metrics::observe_cache) | `cache_hits_total`, `cache_misses_total`, `cache_entries`, `cache_memory_bytes` (the built-in cache families; the last two when the store can tell), `cache_operation_duration_seconds{cache, operation}` (histogram of store operations, `operation` is `get`, `put` or `invalidate`, in the cache's own buckets, `OperationLatency::BOUNDS_SECONDS`), plus `cache_stale_hits_total`, `cache_coalesced_waits_total`, `cache_bypasses_total`, `cache_store_errors_total`, `cache_stored_bytes_total`, `cache_compression_saved_bytes_total`, all `{cache}` |
 //! | `loader` | [`Metrics::observe_loaders`](crate::Metrics::observe_loaders) | `loader_batches_total`, `loader_items_loaded_total`, `loader_queries_total`, `loader_queries_saved_total`, `loader_loads_total`, `loader_cache_hits_total`, `loader_errors_total`, `loader_efficiency_ratio`, `loader_batch_size` (histogram), all `{loader}` |
 //! | `breaker` | [`Metrics::observe_breakers`](crate::Metrics::observe_breakers) | `circuit_breaker_state{breaker, state}` (1 for the current state, 0 for the others), `circuit_breaker_calls_total{breaker, outcome}` (`success`, `failure`, `rejected`), `circuit_breaker_slow_calls_total`, `circuit_breaker_consecutive_failures`, `circuit_breaker_failure_ratio` (when the breaker has a rate window) |
 
