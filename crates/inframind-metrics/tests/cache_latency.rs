@@ -9,7 +9,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use common::{check_openmetrics, lines, parse_series, run_promtool, sample};
+use common::{
+    check_openmetrics, dashboard, lines, panel_metrics, panel_total, parse_series, run_promtool,
+    sample,
+};
 use inframind_cache::{CacheHandle, CacheLayer, MemoryStore, OperationLatency, RedisStore, Store};
 use inframind_metrics::{Format, Metrics};
 use std::time::Duration;
@@ -336,4 +339,26 @@ async fn the_family_is_there_from_the_start_and_hand_records_never_duplicate_a_s
         );
     }
     assert_promtool_accepts(&metrics);
+}
+
+/// The dashboard's cache latency panel queries only what the exposition has, and real
+/// traffic on a Redis-backed cache moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_latency_panel_sees_real_cache_traffic() {
+    let names = panel_metrics(&dashboard(), "Cache operation latency p95");
+    assert_eq!(names, [format!("{FAMILY}_bucket")]);
+    let redis = inframind_test_support::redis();
+    let store = RedisStore::builder(redis.url())
+        .key_prefix(redis.prefix())
+        .connect()
+        .await
+        .expect("connect to the test Redis");
+    let metrics = Metrics::new();
+    let cache = layer(store, "assessments:list");
+    metrics.observe_cache("assessments", cache.handle());
+    let before = panel_total(&metrics.encode(Format::OpenMetrics), &names);
+    assert_eq!(before, 0.0);
+    traffic(cache, &["/a", "/a"]).await;
+    let text = metrics.encode(Format::OpenMetrics);
+    assert!(panel_total(&text, &names) > 0.0, "{text}");
 }

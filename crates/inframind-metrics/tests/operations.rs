@@ -187,6 +187,7 @@ async fn dashboard_and_rules_query_only_existing_metrics() {
         "llm_api_cost_usd_total",
         "db_query_duration_seconds_bucket",
         "cache_misses_total",
+        "cache_operation_duration_seconds_bucket",
         "circuit_breaker_state",
     ] {
         assert!(used.contains(covered), "nothing queries {covered}");
