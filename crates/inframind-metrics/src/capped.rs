@@ -173,6 +173,25 @@ mod tests {
     use crate::labels::{DbQueryLabels, OVERFLOW_LABEL};
 
     #[test]
+    fn a_removed_series_frees_its_place_under_the_cap() {
+        let family: CappedFamily<DbQueryLabels, Counter> = CappedFamily::new(1, Counter::default());
+        let (a, b) = (
+            DbQueryLabels::new("a", "find"),
+            DbQueryLabels::new("b", "find"),
+        );
+        family.get_or_create(&a).inc();
+        assert!(family.remove(&a));
+        assert!(!family.remove(&a), "already gone");
+        family.get_or_create(&b).inc();
+        assert!(
+            family.family().get(&b).is_some(),
+            "b has a series of its own"
+        );
+        assert_eq!(family.dropped(), 0);
+        assert_eq!(family.len(), 1);
+    }
+
+    #[test]
     fn cap_is_hard_under_concurrency() {
         let family: CappedFamily<DbQueryLabels, Counter> =
             CappedFamily::new(50, Counter::default());
