@@ -212,7 +212,7 @@ fn variants(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Router)> {
         ("no layer", routes()),
         (
             "inframind-metrics",
-            routes().layer(MetricsLayer::new(&metrics)),
+            routes().layer(MetricsLayer::axum(&metrics)),
         ),
         (
             "hand-written prometheus-client",
@@ -284,7 +284,7 @@ fn encoding(sizes: &[(usize, usize)]) {
         let app = Router::new()
             .route("/e/{id}", get(|| async { "ok" }))
             .layer(
-                MetricsLayer::new(&metrics)
+                MetricsLayer::axum(&metrics)
                     .endpoint_fn(|uri, _| Some(Cow::Owned(uri.path().to_owned()))),
             );
         rt.block_on(async {

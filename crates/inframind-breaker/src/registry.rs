@@ -146,3 +146,10 @@ impl BreakerRegistry {
             .push(Arc::new(f));
     }
 }
+
+impl BreakerRegistry {
+    /// Whether both are handles to the same breaker registry.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}

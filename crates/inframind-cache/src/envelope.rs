@@ -305,8 +305,9 @@ pub(crate) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// The ETag bytes for a body: the first 16 bytes of its blake3 hash.
-pub(crate) fn etag_of(body: &[u8]) -> [u8; 16] {
+/// The ETag bytes for a body ([`Envelope::etag`]): the first 16 bytes of its blake3 hash. A
+/// value read from a store whose body does not hash to its ETag is corrupt.
+pub fn etag_of(body: &[u8]) -> [u8; 16] {
     let hash = blake3::hash(body);
     let mut etag = [0; 16];
     etag.copy_from_slice(&hash.as_bytes()[..16]);

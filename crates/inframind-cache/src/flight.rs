@@ -6,7 +6,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::service::Cached;
+use crate::entry::Cached;
 
 const SHARDS: usize = 16;
 

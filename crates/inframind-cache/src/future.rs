@@ -105,10 +105,10 @@ where
                 let (mut parts, body) = response.into_parts();
                 parts
                     .headers
-                    .insert(crate::service::X_CACHE, x_cache.clone());
+                    .insert(crate::headers::X_CACHE, x_cache.clone());
                 parts
                     .headers
-                    .append(crate::service::CACHE_STATUS, cache_status.clone());
+                    .append(crate::headers::CACHE_STATUS, cache_status.clone());
                 Poll::Ready(Ok(Response::from_parts(parts, CacheBody::inner(body))))
             }
             KindProj::Cached { future } => future.as_mut().poll(cx),

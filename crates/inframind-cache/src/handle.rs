@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{CacheError, StoreError};
 use crate::flight::Flights;
-use crate::key::validate_namespace;
+use crate::key::{is_entry_key, validate_namespace};
+use crate::latency::{LatencyRecorder, OperationLatency};
 use crate::layer::CacheLayerBuilder;
-use crate::store::{MemoryStore, Store};
+use crate::store::Store;
 
 /// A cheap, cloneable handle on a cache: invalidate entries from handlers and admin code, and
 /// read statistics.
@@ -23,8 +24,6 @@ pub struct CacheHandle {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
-    /// The store, when it is a [`MemoryStore`]: hits are then served from its decoded entries.
-    pub(crate) memory: Option<MemoryStore>,
     pub(crate) counters: Counters,
     pub(crate) flights: Arc<Flights>,
 }
@@ -40,6 +39,10 @@ pub(crate) struct Counters {
     pub(crate) store_errors: AtomicU64,
     pub(crate) bytes_stored: AtomicU64,
     pub(crate) bytes_saved_by_compression: AtomicU64,
+    pub(crate) corrupt_entries: AtomicU64,
+    pub(crate) get_latency: LatencyRecorder,
+    pub(crate) put_latency: LatencyRecorder,
+    pub(crate) invalidate_latency: LatencyRecorder,
 }
 
 impl Counters {
@@ -54,7 +57,7 @@ impl Counters {
 }
 
 /// A snapshot of a cache's counters, since the handle was created.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CacheStats {
     /// Requests answered from a fresh entry (including `304 Not Modified` answers).
@@ -81,6 +84,22 @@ pub struct CacheStats {
     /// Bytes the store's entries occupy now, when the store can tell (the in-process store
     /// can, counting what its byte bound counts; Redis cannot, so `None`).
     pub memory_bytes: Option<u64>,
+    /// Entries read from the store that were not served because they were corrupt: bytes that
+    /// do not decode, or a body that does not hash to its ETag. Each was deleted, and the
+    /// request went to the inner service.
+    pub corrupt_entries: u64,
+    /// How long lookups through [`Store::get`] took: every lookup of a remote store (one
+    /// round trip each), and the lookups of an in-process store that go through the trait
+    /// (misses, stale entries). A `MemoryStore` hit answered from its decoded entries is not
+    /// timed: it costs less than reading the clock twice would add.
+    pub get_latency: OperationLatency,
+    /// How long writes of entries ([`Store::put`]) took.
+    pub put_latency: OperationLatency,
+    /// How long invalidations took: [`CacheHandle::invalidate_namespace`],
+    /// [`invalidate_key`](CacheHandle::invalidate_key),
+    /// [`invalidate_matching`](CacheHandle::invalidate_matching), and those of unsafe
+    /// requests ([`Store::drop_scope`]).
+    pub invalidate_latency: OperationLatency,
 }
 
 impl CacheStats {
@@ -100,25 +119,15 @@ impl CacheStats {
 impl CacheHandle {
     /// A handle on a new cache over `store`.
     pub fn new(store: impl Store) -> Self {
-        let memory = (&store as &dyn std::any::Any)
-            .downcast_ref::<MemoryStore>()
-            .cloned();
-        Self::with_parts(Arc::new(store), memory)
+        Self::from_arc(Arc::new(store))
     }
 
-    /// A handle on a new cache over a shared store.
-    ///
-    /// A [`MemoryStore`] given here is used through the [`Store`] trait only; pass it to
-    /// [`new`](Self::new) instead for hits served from its decoded entries, without decoding.
+    /// A handle on a new cache over a shared store (a [`MemoryStore`](crate::MemoryStore)
+    /// here still answers hits from its decoded entries, through [`Store::ready_hit`]).
     pub fn from_arc(store: Arc<dyn Store>) -> Self {
-        Self::with_parts(store, None)
-    }
-
-    fn with_parts(store: Arc<dyn Store>, memory: Option<MemoryStore>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store,
-                memory,
                 counters: Counters::default(),
                 flights: Arc::new(Flights::new()),
             }),
@@ -150,31 +159,65 @@ impl CacheHandle {
             bytes_saved_by_compression: load(&c.bytes_saved_by_compression),
             entries: self.shared.store.entries(),
             memory_bytes: self.shared.store.memory_bytes(),
+            corrupt_entries: load(&c.corrupt_entries),
+            get_latency: c.get_latency.snapshot(),
+            put_latency: c.put_latency.snapshot(),
+            invalidate_latency: c.invalidate_latency.snapshot(),
         }
     }
 
-    /// Invalidates the entries whose keys match `pattern`, a Redis-style glob over keys
-    /// `{namespace}:{digest}`:
-    ///
-    /// - `ns:*` or `ns*`, where `ns` is a namespace without glob characters (for example
-    ///   `assessments:*`, `assessments:list*`): namespace `ns` and every namespace below it
-    ///   (`ns:...`) are invalidated through a generation change, O(1) store work however many
-    ///   entries they hold. Sibling namespaces that merely start with the same characters
-    ///   (`nsx`) are not touched; name them, or use a glob such as `ns?*:*`.
-    /// - any other glob (`*:list:*`, `a?c:*`): matching keys are deleted, on Redis with
-    ///   `SCAN ... MATCH` and `UNLINK` in batches (never `KEYS`).
-    /// - a pattern without glob characters: that one key, as [`invalidate_key`](Self::invalidate_key).
-    ///
-    /// Returns how many keys were deleted. A namespace invalidation deletes nothing (its
-    /// entries become unreachable at once and their bytes are reclaimed as they expire or are
-    /// overwritten), so it returns 0.
+    /// Invalidates namespace `namespace` and every namespace below it (`namespace:...`): one
+    /// generation change, O(1) store work however many entries they hold. Their entries become
+    /// unreachable at once; their bytes are reclaimed as they expire or are overwritten.
+    /// Sibling namespaces that merely start with the same characters (`assessments2` for
+    /// `assessments`) are not touched.
     ///
     /// # Errors
     ///
-    /// [`CacheError::InvalidPattern`] for an empty pattern or one starting with `@` (reserved),
-    /// [`CacheError::Store`] when the store could not be reached: unlike lookups, which fail
-    /// open, an invalidation that may not have happened is reported to its caller.
-    pub async fn invalidate(&self, pattern: &str) -> Result<u64, CacheError> {
+    /// [`CacheError::InvalidNamespace`] for a name a layer could not have (empty, glob
+    /// characters, a leading `@`...), [`CacheError::Store`] when the store could not be
+    /// reached: unlike lookups, which fail open, an invalidation that may not have happened is
+    /// reported to its caller.
+    pub async fn invalidate_namespace(&self, namespace: &str) -> Result<(), CacheError> {
+        validate_namespace(namespace)?;
+        let shared = &self.shared;
+        let bump = shared.store.bump_namespace(namespace);
+        shared.counters.invalidate_latency.time(bump).await?;
+        Ok(())
+    }
+
+    /// Deletes the entry under `key` (as built by
+    /// [`CacheLayer::key_for`](crate::CacheLayer::key_for)); whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidPattern`] for a string that is not an entry key
+    /// (`{namespace}:{64 hex digits}`), [`CacheError::Store`] when the store could not be
+    /// reached.
+    pub async fn invalidate_key(&self, key: &str) -> Result<bool, CacheError> {
+        if !is_entry_key(key) {
+            return Err(CacheError::InvalidPattern {
+                pattern: key.to_owned(),
+                reason: "not an entry key `{namespace}:{64 hex digits}` (see `CacheLayer::key_for`)",
+            });
+        }
+        let shared = &self.shared;
+        let delete = shared.store.delete(key);
+        Ok(shared.counters.invalidate_latency.time(delete).await?)
+    }
+
+    /// Deletes the entries whose keys (`{namespace}:{digest}`) match the Redis-style glob
+    /// `pattern` (`*`, `?`, `[...]`, `\\`): `*:list:*`, `a?c:*`, `*`. Only this cache's own
+    /// entries are touched, even in a Redis database shared with other data. On Redis it walks
+    /// the keyspace with `SCAN ... MATCH` and `UNLINK` in batches (never `KEYS`), so prefer
+    /// [`invalidate_namespace`](Self::invalidate_namespace), O(1), where a namespace fits.
+    /// Returns how many entries were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidPattern`] for an empty pattern or one starting with `@`
+    /// (reserved), [`CacheError::Store`] when the store could not be reached.
+    pub async fn invalidate_matching(&self, pattern: &str) -> Result<u64, CacheError> {
         let invalid = |reason| CacheError::InvalidPattern {
             pattern: pattern.to_owned(),
             reason,
@@ -185,29 +228,52 @@ impl CacheHandle {
         if pattern.starts_with('@') {
             return Err(invalid("a leading `@` is reserved"));
         }
-        let store = &self.shared.store;
-        if let Some(namespace) = pattern.strip_suffix('*') {
-            let namespace = namespace.strip_suffix(':').unwrap_or(namespace);
-            if validate_namespace(namespace).is_ok() {
-                store.bump_namespace(namespace).await?;
-                return Ok(0);
-            }
-        }
-        if pattern.contains(['*', '?', '[', '\\']) {
-            return Ok(store.delete_matching(pattern).await?);
-        }
-        let deleted = store.delete(pattern).await?;
-        Ok(u64::from(deleted))
+        let shared = &self.shared;
+        let delete = shared.store.delete_matching(pattern);
+        Ok(shared.counters.invalidate_latency.time(delete).await?)
     }
 
-    /// Deletes the entry under `key` (as built by
-    /// [`CacheLayer::key_for`](crate::CacheLayer::key_for)); whether it existed.
+    /// The one-call invalidation of earlier versions, kept so callers compile:
+    ///
+    /// - `ns:*` or `ns*`, where `ns` is a namespace: [`invalidate_namespace`](Self::invalidate_namespace)`(ns)`, returning 0;
+    /// - an entry key: [`invalidate_key`](Self::invalidate_key), returning 0 or 1;
+    /// - any other glob: [`invalidate_matching`](Self::invalidate_matching).
     ///
     /// # Errors
     ///
-    /// [`CacheError::Store`] when the store could not be reached.
-    pub async fn invalidate_key(&self, key: &str) -> Result<bool, CacheError> {
-        Ok(self.shared.store.delete(key).await?)
+    /// As those three, and [`CacheError::InvalidPattern`] for a pattern without glob
+    /// characters that is not an entry key (such as a bare namespace `assessments`): earlier
+    /// versions took it for a key, deleted nothing and left the namespace cached.
+    #[deprecated(
+        since = "0.1.0",
+        note = "say what you mean: `invalidate_namespace`, `invalidate_key` or `invalidate_matching`"
+    )]
+    pub async fn invalidate(&self, pattern: &str) -> Result<u64, CacheError> {
+        if let Some(namespace) = pattern.strip_suffix('*') {
+            let namespace = namespace.strip_suffix(':').unwrap_or(namespace);
+            if validate_namespace(namespace).is_ok() {
+                self.invalidate_namespace(namespace).await?;
+                return Ok(0);
+            }
+        }
+        if pattern.contains(['*', '?', '[', '\\']) || pattern.is_empty() || pattern.starts_with('@')
+        {
+            return self.invalidate_matching(pattern).await;
+        }
+        if is_entry_key(pattern) {
+            return Ok(u64::from(self.invalidate_key(pattern).await?));
+        }
+        Err(CacheError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason: "neither a glob nor an entry key; for a namespace, use `invalidate_namespace`",
+        })
+    }
+}
+
+impl CacheHandle {
+    /// Whether both are handles to the same cache (one store, one set of statistics).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 }
 

@@ -8,7 +8,9 @@ use crate::error::CacheError;
 
 /// Builds the key of a request: `{namespace}:{64 hex digits}`.
 ///
-/// The digest covers the method, the path, the query with its parameters sorted by name (the
+/// The digest covers the method (HEAD as GET, whose stored response answers it), the
+/// authority (the URI's, else the `Host` header's, lowercased; unless the layer leaves it out),
+/// the path, the query with its parameters sorted by name (the
 /// values of a repeated name keep their order), the values of the varying headers, and the
 /// principal when the route is keyed per user. Every field is length-prefixed, so no two
 /// different requests feed the hash the same bytes.
@@ -16,11 +18,16 @@ use crate::error::CacheError;
 pub(crate) struct KeyBuilder {
     namespace: Arc<str>,
     vary: Arc<[HeaderName]>,
+    host: bool,
 }
 
 impl KeyBuilder {
-    pub(crate) fn new(namespace: Arc<str>, vary: Arc<[HeaderName]>) -> Self {
-        Self { namespace, vary }
+    pub(crate) fn new(namespace: Arc<str>, vary: Arc<[HeaderName]>, host: bool) -> Self {
+        Self {
+            namespace,
+            vary,
+            host,
+        }
     }
 
     pub(crate) fn vary(&self) -> &[HeaderName] {
@@ -71,6 +78,11 @@ impl KeyBuilder {
     /// The bytes the digest covers, each field length-prefixed.
     fn feed<B>(&self, out: &mut Vec<u8>, req: &Request<B>, principal: Option<&str>) {
         field(out, method_bytes(req.method()));
+        if self.host {
+            let authority = authority_of(req);
+            out.extend_from_slice(&(authority.len() as u32).to_be_bytes());
+            out.extend(authority.iter().map(u8::to_ascii_lowercase));
+        }
         field(out, req.uri().path().as_bytes());
         match req.uri().query() {
             Some(query) if !query.is_empty() => hash_query(out, query),
@@ -92,6 +104,133 @@ impl KeyBuilder {
             None => out.push(0),
         }
     }
+}
+
+impl KeyBuilder {
+    /// The path scope of `req`: what an unsafe request to the same URI invalidates.
+    pub(crate) fn scope<B>(&self, req: &Request<B>) -> Scope {
+        self.scope_of(authority_of(req), req.uri().path())
+    }
+
+    /// The path scope of `authority` and `path`: `@p:` and 32 hex digits of a 128-bit hash
+    /// over the authority (lowercased; when the key covers it) and the path, every query
+    /// variant included. The hash is computed on every hit, so it is a fast one rather than
+    /// blake3; it is stable across builds and processes (instances sharing a Redis must
+    /// agree), and a collision can only invalidate one more path.
+    pub(crate) fn scope_of(&self, authority: &[u8], path: &str) -> Scope {
+        let mut state = ScopeHash::new();
+        if self.host {
+            state.write_u64(authority.len() as u64);
+            let mut lower = [0u8; 8];
+            for chunk in authority.chunks(8) {
+                lower.fill(0);
+                for (out, byte) in lower.iter_mut().zip(chunk) {
+                    *out = byte.to_ascii_lowercase();
+                }
+                state.write_u64(u64::from_le_bytes(lower));
+            }
+        }
+        state.write_u64(path.len() as u64);
+        let mut word = [0u8; 8];
+        for chunk in path.as_bytes().chunks(8) {
+            word.fill(0);
+            word[..chunk.len()].copy_from_slice(chunk);
+            state.write_u64(u64::from_le_bytes(word));
+        }
+        let (a, b) = state.finish();
+        let mut buf = [0u8; SCOPE_LEN];
+        buf[..3].copy_from_slice(b"@p:");
+        let digest = (u128::from(a) << 64 | u128::from(b)).to_be_bytes();
+        for (pair, byte) in buf[3..].chunks_exact_mut(2).zip(&digest) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
+        }
+        Scope { buf }
+    }
+
+    /// The scope a response's `Location` or `Content-Location` names, when it is on the
+    /// request's host (RFC 9111 §4.4: a cache must not invalidate another host's entries).
+    pub(crate) fn scope_of_location(&self, authority: &[u8], location: &[u8]) -> Option<Scope> {
+        let uri = http::Uri::try_from(location).ok()?;
+        if let Some(target) = uri.authority() {
+            if !target.as_str().as_bytes().eq_ignore_ascii_case(authority) {
+                return None;
+            }
+        } else if !location.starts_with(b"/") {
+            // A relative reference other than an absolute path: not resolved.
+            return None;
+        }
+        Some(self.scope_of(authority, uri.path()))
+    }
+}
+
+const SCOPE_LEN: usize = 3 + 32;
+
+/// Two independent multiply-xorshift lanes over 64-bit words, with a final avalanche: a fixed,
+/// portable 128-bit hash (no per-process keys, unlike std's `DefaultHasher`, whose algorithm
+/// may also change between Rust releases).
+struct ScopeHash(u64, u64);
+
+impl ScopeHash {
+    const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+    fn new() -> Self {
+        Self(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344)
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K0).rotate_left(29);
+        self.1 = (self.1 ^ word.rotate_left(32))
+            .wrapping_mul(Self::K1)
+            .rotate_left(31);
+    }
+
+    fn finish(self) -> (u64, u64) {
+        let avalanche = |mut h: u64| {
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            h ^ (h >> 33)
+        };
+        (
+            avalanche(self.0 ^ self.1.rotate_left(17)),
+            avalanche(self.1 ^ self.0),
+        )
+    }
+}
+
+/// A path scope, `@p:{32 hex digits}`, on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope {
+    buf: [u8; SCOPE_LEN],
+}
+
+impl Scope {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // ASCII by construction.
+        std::str::from_utf8(&self.buf).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// The request's authority: the URI's (HTTP/2 `:authority`, an absolute-form request), else
+/// the `Host` header's.
+pub(crate) fn authority_of<B>(req: &Request<B>) -> &[u8] {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str().as_bytes())
+        .or_else(|| req.headers().get(http::header::HOST).map(|h| h.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// The longest key held inline: a namespace of up to 62 bytes.
@@ -148,6 +287,10 @@ impl std::fmt::Debug for Key {
 }
 
 fn method_bytes(method: &Method) -> &[u8] {
+    // HEAD shares GET's entry: the stored GET response answers it, with the same ETag.
+    if method == Method::HEAD {
+        return b"GET";
+    }
     method.as_str().as_bytes()
 }
 
@@ -185,7 +328,6 @@ fn hash_query(out: &mut Vec<u8>, query: &str) {
 }
 
 /// Whether `key` has the shape of a cache entry key: `{namespace}:{64 lowercase hex digits}`.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn is_entry_key(key: &str) -> bool {
     key.rsplit_once(':').is_some_and(|(namespace, digest)| {
         !namespace.is_empty()
@@ -246,6 +388,7 @@ mod tests {
         KeyBuilder::new(
             Arc::from("assessments:list"),
             Arc::from(vec![HeaderName::from_static("accept-language")]),
+            true,
         )
     }
 
@@ -282,7 +425,13 @@ mod tests {
         assert_ne!(a, b.key(&req, None));
         assert_ne!(b.key(&req, Some("")), b.key(&req, None));
         let head = Request::head("/x").body(()).unwrap();
-        assert_ne!(b.key(&req, None), b.key(&head, None));
+        assert_eq!(
+            b.key(&req, None),
+            b.key(&head, None),
+            "HEAD is answered from GET"
+        );
+        let post = Request::post("/x").body(()).unwrap();
+        assert_ne!(b.key(&req, None), b.key(&post, None));
         let fr = Request::get("/x")
             .header("accept-language", "fr")
             .body(())
@@ -322,7 +471,7 @@ mod tests {
     fn inline_and_long_keys_are_namespace_colon_blake3_hex() {
         let req = get("/x?b=2&a=1");
         for namespace in ["a", &"n".repeat(62), &"n".repeat(63), &"n".repeat(200)] {
-            let b = KeyBuilder::new(Arc::from(namespace), Arc::from(Vec::new()));
+            let b = KeyBuilder::new(Arc::from(namespace), Arc::from(Vec::new()), true);
             let mut fed = Vec::new();
             b.feed(&mut fed, &req, None);
             let expected = format!("{namespace}:{}", blake3::hash(&fed).to_hex());
@@ -336,6 +485,40 @@ mod tests {
             assert_eq!(key.into_string(), expected);
             assert_eq!(b.key(&req, None), expected);
         }
+    }
+
+    #[test]
+    fn scopes_cover_every_query_variant_of_a_path_on_one_host() {
+        let b = builder();
+        let on = |uri: &str, host: &str| Request::get(uri).header("host", host).body(()).unwrap();
+        let scope = |req: &Request<()>| b.scope(req).as_str().to_owned();
+        let a = scope(&on("/items?page=2", "Shop.example"));
+        assert_eq!(a, scope(&on("/items", "shop.example")));
+        assert_ne!(a, scope(&on("/items/1", "shop.example")));
+        assert_ne!(a, scope(&on("/items", "other.example")));
+        assert!(a.starts_with("@p:") && a.len() == 35);
+        // Stable across builds and processes: instances sharing a Redis must agree.
+        assert_eq!(
+            b.scope_of(b"shop.example", "/items").as_str(),
+            "@p:2740126f35aebde974ad7728ca9fdb2c"
+        );
+        let distinct: std::collections::HashSet<String> = (0..20_000)
+            .map(|i| {
+                b.scope_of(b"shop.example", &format!("/items/{i}"))
+                    .as_str()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(distinct.len(), 20_000);
+        let here = b"shop.example";
+        let same = |loc: &str| {
+            b.scope_of_location(here, loc.as_bytes())
+                .map(|s| s.as_str().to_owned())
+        };
+        assert_eq!(same("/items"), Some(a.clone()));
+        assert_eq!(same("https://SHOP.example/items?x=1"), Some(a));
+        assert_eq!(same("https://other.example/items"), None);
+        assert_eq!(same("items"), None);
     }
 
     proptest! {

@@ -1,141 +1,20 @@
 //! [`CacheLayer`] and its builder.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, StatusCode};
 use tower_layer::Layer;
 
+use crate::config::{Config, Principal, StatusSet};
 use crate::error::CacheError;
 use crate::handle::CacheHandle;
 use crate::key::{Key, KeyBuilder, namespace_chain, validate_namespace};
 use crate::service::CacheService;
 use crate::store::Store;
 
-/// The identity a per-user route is keyed by, put into the request's extensions by the
-/// application's authentication (never taken from a header the client chooses).
-///
-/// ```
-/// use inframind_cache::CachePrincipal;
-///
-/// let mut request = http::Request::get("/api/users/42/assessments").body(()).unwrap();
-/// // What an auth middleware does once it has verified the caller:
-/// request.extensions_mut().insert(CachePrincipal::new("user-42"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CachePrincipal(Arc<str>);
-
-impl CachePrincipal {
-    /// A principal (a user id, a tenant id...).
-    pub fn new(id: impl Into<Arc<str>>) -> Self {
-        Self(id.into())
-    }
-
-    /// The principal's id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-type Extractor = dyn Fn(&http::Extensions) -> Option<String> + Send + Sync;
-
-/// Where a per-user route finds its principal.
-#[derive(Clone)]
-pub(crate) enum Principal {
-    Extension,
-    Custom(Arc<Extractor>),
-}
-
-impl Principal {
-    fn get<'a>(&self, extensions: &'a http::Extensions) -> Option<Cow<'a, str>> {
-        match self {
-            Self::Extension => extensions
-                .get::<CachePrincipal>()
-                .map(|p| Cow::Borrowed(p.as_str())),
-            Self::Custom(f) => f(extensions).map(Cow::Owned),
-        }
-    }
-}
-
-/// A set of status codes, as a bitmap over 100..=999.
-#[derive(Clone)]
-pub(crate) struct StatusSet([u64; 16]);
-
-impl StatusSet {
-    fn new(codes: impl IntoIterator<Item = StatusCode>) -> Self {
-        let mut bits = [0; 16];
-        for code in codes {
-            let c = usize::from(code.as_u16());
-            bits[c / 64] |= 1 << (c % 64);
-        }
-        Self(bits)
-    }
-
-    pub(crate) fn contains(&self, code: StatusCode) -> bool {
-        let c = usize::from(code.as_u16());
-        self.0[c / 64] & (1 << (c % 64)) != 0
-    }
-}
-
-/// A layer's settings, shared by its services.
-pub(crate) struct Config {
-    pub(crate) keys: KeyBuilder,
-    pub(crate) namespaces: Arc<[Arc<str>]>,
-    /// The generation cells of `namespaces`, when the store is a `MemoryStore`.
-    pub(crate) memory_generations: Option<Box<[Arc<std::sync::atomic::AtomicU64>]>>,
-    pub(crate) ttl: Duration,
-    pub(crate) stale_while_revalidate: Duration,
-    pub(crate) stale_if_error: Duration,
-    pub(crate) compress_above: Option<usize>,
-    pub(crate) compression_level: i32,
-    pub(crate) max_body: usize,
-    pub(crate) statuses: StatusSet,
-    pub(crate) principal: Option<Principal>,
-    pub(crate) status_name: Arc<str>,
-    /// `{name}; hit; ttl=N` for N in 0..len, rendered on first use.
-    pub(crate) hit_statuses: Box<[std::sync::OnceLock<HeaderValue>]>,
-    pub(crate) bypass_status: HeaderValue,
-    pub(crate) store_error_status: HeaderValue,
-}
-
-/// Why a request is not handled by the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bypass {
-    Method,
-    Credentials,
-    NoPrincipal,
-}
-
-impl Config {
-    /// The key of a cacheable request, or why the cache leaves it alone.
-    pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<Key, Bypass> {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return Err(Bypass::Method);
-        }
-        match &self.principal {
-            Some(source) => match source.get(req.extensions()) {
-                Some(principal) => Ok(self.keys.key_inline(req, Some(&principal))),
-                None => Err(Bypass::NoPrincipal),
-            },
-            None => {
-                let headers = req.headers();
-                if headers.contains_key(header::AUTHORIZATION)
-                    || headers.contains_key(header::COOKIE)
-                {
-                    Err(Bypass::Credentials)
-                } else {
-                    Ok(self.keys.key_inline(req, None))
-                }
-            }
-        }
-    }
-
-    /// How long the store keeps an entry: its TTL plus the longer stale window.
-    pub(crate) fn store_ttl(&self) -> Duration {
-        self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
-    }
-}
+/// The longest TTL a layer accepts.
+const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A tower layer that caches GET and HEAD responses of the service it wraps.
 ///
@@ -200,6 +79,11 @@ pub struct CacheLayerBuilder {
     stale_while_revalidate: Duration,
     stale_if_error: Duration,
     status_name: String,
+    max_body_set: bool,
+    key_host: bool,
+    honour_request_no_cache: bool,
+    share_authenticated: bool,
+    invalidate_unsafe: bool,
 }
 
 impl std::fmt::Debug for CacheLayerBuilder {
@@ -232,6 +116,11 @@ impl CacheLayerBuilder {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             status_name: "inframind".to_owned(),
+            max_body_set: false,
+            key_host: true,
+            honour_request_no_cache: false,
+            share_authenticated: false,
+            invalidate_unsafe: true,
         }
     }
 
@@ -248,7 +137,7 @@ impl CacheLayerBuilder {
         self
     }
 
-    /// Keys entries per user, by the [`CachePrincipal`] in the request's extensions.
+    /// Keys entries per user, by the [`CachePrincipal`](crate::CachePrincipal) in the request's extensions.
     ///
     /// Requests without a principal then bypass the cache. Credentials (`Authorization`,
     /// `Cookie`) no longer cause a bypass, and responses with `Set-Cookie` or `private` are
@@ -298,9 +187,61 @@ impl CacheLayerBuilder {
 
     /// The largest body the cache buffers and stores. A larger response is passed through:
     /// the bytes buffered so far, then the rest of the body unbuffered, and nothing is stored.
-    /// Default 1 MiB.
+    /// Default 1 MiB, or the store's largest entry ([`Store::max_entry_body`]) when that is
+    /// smaller, so every body the layer buffers can be stored.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self.max_body_set = true;
+        self
+    }
+
+    /// Whether the request's authority (the URI's, else the `Host` header) is part of the key.
+    /// Default `true`: one origin serving several hosts (tenants, languages) never answers one
+    /// host with another's response. Turn it off only for a service that answers a single
+    /// host whatever `Host` says, to share entries across the names it is reached by.
+    pub fn key_host(mut self, include: bool) -> Self {
+        self.key_host = include;
+        self
+    }
+
+    /// Whether a request's `Cache-Control: no-cache` or `max-age=0` (or `Pragma: no-cache`)
+    /// makes it skip stored entries and go to the inner service, whose response is then
+    /// stored (`Cache-Status: ...; fwd=request`). Default `false`, as in Varnish: any client
+    /// could otherwise empty the cache's benefit by sending the header (a browser's reload
+    /// does). Turn it on for clients you trust.
+    pub fn honour_request_no_cache(mut self, honour: bool) -> Self {
+        self.honour_request_no_cache = honour;
+        self
+    }
+
+    /// Lets requests with credentials (`Authorization`, `Cookie`) share this route's entries
+    /// with anonymous ones, for content that is the same whoever asks: logged-in users reading
+    /// a public catalogue then hit the entries anonymous reads filled, and fill them in turn.
+    ///
+    /// RFC 9111 §3.5 lets a shared cache reuse a response to an authenticated request only
+    /// when the response says so (`public`, `s-maxage`); this opt-in is that statement, made
+    /// once for the route rather than on each response. Responses with `Set-Cookie` or
+    /// `Cache-Control: private` are still never stored. Without it (the default), such
+    /// requests bypass the cache (`fwd=request`). Do not use it on a route whose response
+    /// depends on the caller; key that one [`per_user`](Self::per_user).
+    pub fn share_authenticated(mut self) -> Self {
+        self.share_authenticated = true;
+        self
+    }
+
+    /// Whether an unsafe request (POST, PUT, PATCH, DELETE) that succeeds (2xx or 3xx)
+    /// through this layer invalidates the entries of its target URI, every query variant
+    /// included, and of the URIs its response's `Location` and `Content-Location` name on the
+    /// same host (RFC 9111 §4.4), in every layer on the store that has this on. Default
+    /// `true`.
+    ///
+    /// It works by path scope: each entry records the generation of its path (one more key in
+    /// the lookup's single `MGET` on Redis), and a successful unsafe request drops it (one
+    /// `UNLINK`, awaited before its response is returned, so the client's next read sees its
+    /// write). Wrap the unsafe routes with the layer too (in axum,
+    /// `get(list).post(create).layer(cache)`), or they never pass through it.
+    pub fn invalidate_on_unsafe(mut self, invalidate: bool) -> Self {
+        self.invalidate_unsafe = invalidate;
         self
     }
 
@@ -336,15 +277,35 @@ impl CacheLayerBuilder {
     ///
     /// [`CacheError::InvalidNamespace`] for a prefix that is empty, has empty segments, glob
     /// characters, whitespace or a leading `@`; [`CacheError::InvalidSetting`] for a TTL under
-    /// one millisecond, a zstd level outside 1..=22, or a `Cache-Status` name that is not a
-    /// token.
-    pub fn build(self) -> Result<CacheLayer, CacheError> {
+    /// one millisecond or over a year, a `max_body` of 0 or larger than the store's largest
+    /// entry, an empty set of cacheable statuses, a zstd level outside 1..=22, or a
+    /// `Cache-Status` name that is not a token.
+    pub fn build(mut self) -> Result<CacheLayer, CacheError> {
         validate_namespace(&self.namespace)?;
+        let invalid = |setting, reason| Err(CacheError::InvalidSetting { setting, reason });
         if self.ttl < Duration::from_millis(1) {
-            return Err(CacheError::InvalidSetting {
-                setting: "ttl",
-                reason: "must be at least 1 ms",
-            });
+            return invalid("ttl", "must be at least 1 ms");
+        }
+        if self.ttl > MAX_TTL {
+            return invalid("ttl", "must be at most a year");
+        }
+        if self.max_body == 0 {
+            return invalid("max_body", "must be at least 1 byte");
+        }
+        if self.statuses.is_empty() {
+            return invalid("cacheable_statuses", "must name at least one status");
+        }
+        if let Some(largest) = self.handle.store().max_entry_body() {
+            let largest = usize::try_from(largest).unwrap_or(usize::MAX);
+            if !self.max_body_set {
+                self.max_body = self.max_body.min(largest).max(1);
+            } else if self.max_body > largest {
+                return invalid(
+                    "max_body",
+                    "larger than the store's largest entry (`Store::max_entry_body`; a \
+                     MemoryStore keeps at most max_bytes / shards per entry)",
+                );
+            }
         }
         if !(1..=22).contains(&self.compression_level) {
             return Err(CacheError::InvalidSetting {
@@ -374,16 +335,11 @@ impl CacheLayerBuilder {
             .compress_above
             .unwrap_or_else(|| self.handle.store().default_compression_threshold());
         let namespaces = namespace_chain(&namespace);
-        let memory_generations = self
-            .handle
-            .shared
-            .memory
-            .as_ref()
-            .map(|memory| memory.generation_cells(&namespaces));
+        let namespace_token = self.handle.store().resolve_namespaces(&namespaces);
         let config = Config {
-            keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary)),
+            keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary), self.key_host),
             namespaces,
-            memory_generations,
+            namespace_token,
             ttl: self.ttl,
             stale_while_revalidate: self.stale_while_revalidate,
             stale_if_error: self.stale_if_error,
@@ -392,11 +348,11 @@ impl CacheLayerBuilder {
             max_body: self.max_body,
             statuses: StatusSet::new(self.statuses),
             principal: self.principal,
-            bypass_status: value(format!("{}; fwd=bypass", self.status_name))?,
-            store_error_status: value(format!(
-                "{}; fwd=miss; detail=store-error",
-                self.status_name
-            ))?,
+            method_bypass_status: value(format!("{}; fwd=method", self.status_name))?,
+            request_bypass_status: value(format!("{}; fwd=request", self.status_name))?,
+            honour_request_no_cache: self.honour_request_no_cache,
+            share_authenticated: self.share_authenticated,
+            invalidate_unsafe: self.invalidate_unsafe,
             status_name: Arc::from(self.status_name),
             hit_statuses: (0..=self.ttl.as_secs().min(4095))
                 .map(|_| std::sync::OnceLock::new())

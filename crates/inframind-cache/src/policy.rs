@@ -8,6 +8,14 @@ pub(crate) struct Directives {
     pub(crate) no_store: bool,
     pub(crate) private: bool,
     pub(crate) no_cache: bool,
+    /// `max-age=N`, seconds.
+    pub(crate) max_age: Option<u64>,
+    /// `s-maxage=N`, seconds (a shared cache prefers it to `max-age`).
+    pub(crate) s_maxage: Option<u64>,
+    /// `stale-while-revalidate=N` (RFC 5861), seconds.
+    pub(crate) stale_while_revalidate: Option<u64>,
+    /// `stale-if-error=N` (RFC 5861), seconds.
+    pub(crate) stale_if_error: Option<u64>,
 }
 
 pub(crate) fn cache_control(headers: &HeaderMap) -> Directives {
@@ -19,8 +27,21 @@ pub(crate) fn cache_control(headers: &HeaderMap) -> Directives {
             continue;
         };
         for directive in value.split(',') {
-            let name = directive.split('=').next().unwrap_or("").trim();
-            if name.eq_ignore_ascii_case("no-store") {
+            let (name, argument) = match directive.split_once('=') {
+                Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
+                None => (directive.trim(), None),
+            };
+            // A malformed number: RFC 9111 §4.2.1 says to treat the response as stale.
+            let seconds = || argument.map(|a| a.parse::<u64>().unwrap_or(0));
+            if name.eq_ignore_ascii_case("max-age") {
+                out.max_age = seconds();
+            } else if name.eq_ignore_ascii_case("s-maxage") {
+                out.s_maxage = seconds();
+            } else if name.eq_ignore_ascii_case("stale-while-revalidate") {
+                out.stale_while_revalidate = seconds();
+            } else if name.eq_ignore_ascii_case("stale-if-error") {
+                out.stale_if_error = seconds();
+            } else if name.eq_ignore_ascii_case("no-store") {
                 out.no_store = true;
             } else if name.eq_ignore_ascii_case("private") {
                 out.private = true;
@@ -63,6 +84,22 @@ pub(crate) fn shareable(headers: &HeaderMap, per_user: bool, key_vary: &[HeaderN
         }
     }
     true
+}
+
+/// Whether a request's own directives ask for a response validated at the origin:
+/// `Cache-Control: no-cache` or `max-age=0`, or `Pragma: no-cache` without `Cache-Control`.
+pub(crate) fn request_wants_fresh(headers: &HeaderMap) -> bool {
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        return headers
+            .get(header::PRAGMA)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+            });
+    }
+    let cc = cache_control(headers);
+    cc.no_cache || cc.max_age == Some(0)
 }
 
 /// Whether the client accepts zstd (`Accept-Encoding: zstd`, with a non-zero q-value).
@@ -188,6 +225,27 @@ mod tests {
             &vary
         ));
         assert!(!shareable(&headers(&[("vary", "*")]), true, &vary));
+    }
+
+    #[test]
+    fn freshness_directives_parse() {
+        let cc = cache_control(&headers(&[(
+            "cache-control",
+            "public, max-age=60, s-maxage=\"30\", stale-while-revalidate=5, stale-if-error=x",
+        )]));
+        assert_eq!(cc.max_age, Some(60));
+        assert_eq!(cc.s_maxage, Some(30));
+        assert_eq!(cc.stale_while_revalidate, Some(5));
+        assert_eq!(cc.stale_if_error, Some(0));
+        assert!(request_wants_fresh(&headers(&[(
+            "cache-control",
+            "max-age=0"
+        )])));
+        assert!(request_wants_fresh(&headers(&[("pragma", "no-cache")])));
+        assert!(!request_wants_fresh(&headers(&[(
+            "cache-control",
+            "max-age=5"
+        )])));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::envelope::Envelope;
-use crate::service::{CACHE_STATUS, X_CACHE, etag_header};
+use crate::headers::{CACHE_STATUS, X_CACHE, etag_header};
 
 /// `X-Cache: HIT`, already in a prepared head.
 const HIT: HeaderValue = HeaderValue::from_static("HIT");

@@ -185,7 +185,7 @@ async fn credentials_bypass_shared_routes() {
                 .unwrap();
             let got = send(&svc, req).await;
             assert_eq!(got.x_cache(), "BYPASS");
-            assert_eq!(got.cache_status(), "inframind; fwd=bypass");
+            assert_eq!(got.cache_status(), "inframind; fwd=request");
         }
     }
     assert_eq!(origin.calls(), 4);
@@ -202,7 +202,9 @@ async fn only_get_and_head_are_cached() {
     let svc = service(&layer, &origin);
     for _ in 0..2 {
         let post = Request::post("/a").body(()).unwrap();
-        assert_eq!(send(&svc, post).await.x_cache(), "BYPASS");
+        let got = send(&svc, post).await;
+        assert_eq!(got.x_cache(), "BYPASS");
+        assert_eq!(got.cache_status(), "inframind; fwd=method");
     }
     for _ in 0..2 {
         send(&svc, Request::head("/a").body(()).unwrap()).await;
@@ -479,10 +481,10 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
     for _ in 0..5 {
         let got = send(&svc, get("/a")).await;
         assert_eq!((got.x_cache(), got.text().as_str()), ("STALE", "v1"));
-        assert!(
-            got.cache_status().contains("ttl=-"),
-            "{}",
-            got.cache_status()
+        // Under a second past expiry: `ttl=0`, never RFC 9211's meaningless `ttl=-0`.
+        assert_eq!(
+            got.cache_status(),
+            "inframind; hit; ttl=0; detail=stale-while-revalidate"
         );
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -633,10 +635,108 @@ async fn a_memory_store_shared_as_a_trait_object_still_hits_and_invalidates() {
     let svc = service(&layer, &origin);
     assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
     assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
-    handle.invalidate("shared:*").await.unwrap();
+    handle.invalidate_namespace("shared").await.unwrap();
     assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
     assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
     assert_eq!(origin.calls(), 2);
+}
+
+/// A store that wraps a `MemoryStore`, delegating every method, and counts the lookups that
+/// reach the ordinary path.
+#[derive(Debug)]
+struct Wrapped {
+    inner: MemoryStore,
+    lookups: std::sync::atomic::AtomicU64,
+}
+
+impl inframind_cache::Store for Wrapped {
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+        namespaces: &'a [Arc<str>],
+    ) -> inframind_cache::StoreFuture<'a, inframind_cache::Lookup> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key, namespaces)
+    }
+    fn try_get(
+        &self,
+        key: &str,
+        namespaces: &[Arc<str>],
+    ) -> Option<Result<inframind_cache::Lookup, inframind_cache::StoreError>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.try_get(key, namespaces)
+    }
+    fn resolve_namespaces(
+        &self,
+        namespaces: &[Arc<str>],
+    ) -> Option<inframind_cache::NamespaceToken> {
+        self.inner.resolve_namespaces(namespaces)
+    }
+    fn ready_hit(&self, hit: &inframind_cache::HitRequest<'_>) -> Option<http::Response<Bytes>> {
+        self.inner.ready_hit(hit)
+    }
+    fn put_entry<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        entry: &'a inframind_cache::envelope::Envelope,
+        ttl: Duration,
+    ) -> inframind_cache::StoreFuture<'a, inframind_cache::PutOutcome> {
+        self.inner.put_entry(key, value, entry, ttl)
+    }
+    fn generations<'a>(
+        &'a self,
+        namespaces: &'a [Arc<str>],
+    ) -> inframind_cache::StoreFuture<'a, Vec<u64>> {
+        self.inner.generations(namespaces)
+    }
+    fn scope_generation<'a>(
+        &'a self,
+        scope: &'a str,
+        lifetime: Duration,
+    ) -> inframind_cache::StoreFuture<'a, u64> {
+        self.inner.scope_generation(scope, lifetime)
+    }
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> inframind_cache::StoreFuture<'a, inframind_cache::PutOutcome> {
+        self.inner.put(key, value, ttl)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> inframind_cache::StoreFuture<'a, bool> {
+        self.inner.delete(key)
+    }
+    fn bump_namespace<'a>(&'a self, namespace: &'a str) -> inframind_cache::StoreFuture<'a, ()> {
+        self.inner.bump_namespace(namespace)
+    }
+    fn delete_matching<'a>(&'a self, pattern: &'a str) -> inframind_cache::StoreFuture<'a, u64> {
+        self.inner.delete_matching(pattern)
+    }
+}
+
+#[tokio::test]
+async fn a_wrapped_memory_store_keeps_the_ready_hit_path() {
+    let origin = Origin::echo();
+    let store = Arc::new(Wrapped {
+        inner: MemoryStore::new(),
+        lookups: Default::default(),
+    });
+    let handle = inframind_cache::CacheHandle::from_arc(Arc::clone(&store) as _);
+    let svc = service(&handle.layer().prefix("wrapped").build().unwrap(), &origin);
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
+    let before = store.lookups.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        let got = send(&svc, get("/a")).await;
+        assert_eq!(got.x_cache(), "HIT");
+        assert!(got.cache_status().starts_with("inframind; hit; ttl="));
+    }
+    assert_eq!(
+        store.lookups.load(Ordering::SeqCst),
+        before,
+        "hits went past the store's ready entries"
+    );
 }
 
 #[tokio::test]
@@ -650,7 +750,7 @@ async fn one_memory_store_under_two_handles_shares_invalidation() {
     send(&svc, get("/a")).await;
     assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
     // A parent namespace invalidated through the other handle.
-    b.invalidate("team:*").await.unwrap();
+    b.invalidate_namespace("team").await.unwrap();
     assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
     assert_eq!(origin.calls(), 2);
 }
@@ -659,7 +759,12 @@ async fn one_memory_store_under_two_handles_shares_invalidation() {
 async fn an_entry_with_the_caches_own_headers_stored_is_served_with_fresh_ones() {
     use inframind_cache::envelope::Envelope;
     let origin = Origin::echo();
-    let layer = layer().prefix("foreign").build().unwrap();
+    // Without path scopes, so the entry's generations are just its namespace's.
+    let layer = layer()
+        .prefix("foreign")
+        .invalidate_on_unsafe(false)
+        .build()
+        .unwrap();
     let svc = service(&layer, &origin);
     let key = layer.key_for(&get("/a")).unwrap();
     let handle = layer.handle();
@@ -681,7 +786,7 @@ async fn an_entry_with_the_caches_own_headers_stored_is_served_with_fresh_ones()
         ttl_ms: 60_000,
         stale_while_revalidate_ms: 0,
         stale_if_error_ms: 0,
-        etag: [7; 16],
+        etag: inframind_cache::envelope::etag_of(b"stored"),
         generations: vec![0],
     };
     handle
@@ -695,6 +800,8 @@ async fn an_entry_with_the_caches_own_headers_stored_is_served_with_fresh_ones()
     assert_eq!(got.headers["age"], "0");
     assert_eq!(got.headers.get_all("x-cache").iter().count(), 1);
     assert_eq!(got.headers["content-length"], "6");
-    assert_eq!(got.headers["etag"], format!("\"{}\"", "07".repeat(16)));
+    let etag = inframind_cache::envelope::etag_of(b"stored");
+    let hex: String = etag.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(got.headers["etag"], format!("\"{hex}\""));
     assert_eq!(origin.calls(), 0);
 }

@@ -132,21 +132,22 @@ async fn prefix_invalidation_on_redis() {
 #[tokio::test]
 async fn corrupted_or_foreign_bytes_are_a_miss_then_replaced() {
     let redis = inframind_test_support::redis();
-    let layer = CacheLayer::builder(store(&redis).await).build().unwrap();
+    let store = store(&redis).await;
+    let layer = CacheLayer::builder(store.clone()).build().unwrap();
     let origin = Origin::echo();
     let svc = service(&layer, &origin);
-    let key = layer.key_for(&get("/a")).unwrap();
+    let key = store.redis_key(&layer.key_for(&get("/a")).unwrap());
     let mut conn = raw(redis.url()).await;
     for junk in [&b"{\"not\":\"ours\"}"[..], b"IMC\x01\x00", b""] {
         let _: () = redis::cmd("SET")
-            .arg(redis.key(&key))
+            .arg(&key)
             .arg(junk)
             .query_async(&mut conn)
             .await
             .unwrap();
         assert_eq!(send(&svc, get("/a")).await.x_cache(), "MISS");
         let stored: Vec<u8> = redis::cmd("GET")
-            .arg(redis.key(&key))
+            .arg(&key)
             .query_async(&mut conn)
             .await
             .unwrap();
@@ -161,10 +162,24 @@ async fn corrupted_or_foreign_bytes_are_a_miss_then_replaced() {
 async fn a_hit_is_one_round_trip_and_glob_invalidation_never_uses_keys() {
     let server = RedisServer::start().expect("redis-server");
     let store = RedisStore::connect(server.url()).await.unwrap();
-    let handle = CacheHandle::new(store);
+    let handle = CacheHandle::new(store.clone());
     let origin = Origin::echo();
-    let items = service(&handle.layer().prefix("items").build().unwrap(), &origin);
-    let others = service(&handle.layer().prefix("others").build().unwrap(), &origin);
+    let items = service(
+        &handle.layer().prefix("items")
+        // Entries copied from one template below: without path scopes, whose generations
+        // differ by path.
+        .invalidate_on_unsafe(false).build().unwrap(),
+        &origin,
+    );
+    let others = service(
+        &handle
+            .layer()
+            .prefix("others")
+            .invalidate_on_unsafe(false)
+            .build()
+            .unwrap(),
+        &origin,
+    );
     send(&items, get("/item/0")).await;
 
     let mut conn = raw(&server.url()).await;
@@ -189,22 +204,30 @@ async fn a_hit_is_one_round_trip_and_glob_invalidation_never_uses_keys() {
     let mut pipe = redis::pipe();
     let template: Vec<u8> = redis::cmd("GET")
         .arg(
-            handle
-                .layer()
-                .prefix("items")
-                .build()
-                .unwrap()
-                .key_for(&get("/item/0"))
-                .unwrap(),
+            store.redis_key(
+                &handle
+                    .layer()
+                    .prefix("items")
+        // Entries copied from one template below: without path scopes, whose generations
+        // differ by path.
+        .invalidate_on_unsafe(false)
+                    .build()
+                    .unwrap()
+                    .key_for(&get("/item/0"))
+                    .unwrap(),
+            ),
         )
         .query_async(&mut conn)
         .await
         .unwrap();
-    let items_layer = handle.layer().prefix("items").build().unwrap();
+    let items_layer = handle.layer().prefix("items")
+        // Entries copied from one template below: without path scopes, whose generations
+        // differ by path.
+        .invalidate_on_unsafe(false).build().unwrap();
     for i in 0..10_000 {
         let key = items_layer.key_for(&get(&format!("/item/{i}"))).unwrap();
         pipe.cmd("SET")
-            .arg(key)
+            .arg(store.redis_key(&key))
             .arg(&template)
             .arg("EX")
             .arg(600)
@@ -221,7 +244,7 @@ async fn a_hit_is_one_round_trip_and_glob_invalidation_never_uses_keys() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let deleted = handle.invalidate("it?ms:*").await.unwrap();
+    let deleted = handle.invalidate_matching("it?ms:*").await.unwrap();
     assert_eq!(deleted, 10_000);
     let stats = command_stats(&mut conn).await;
     assert!(!stats.iter().any(|(name, _)| name == "keys"), "{stats:?}");
@@ -244,7 +267,7 @@ async fn a_hit_is_one_round_trip_and_glob_invalidation_never_uses_keys() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    handle.invalidate("others:*").await.unwrap();
+    handle.invalidate_namespace("others").await.unwrap();
     let stats = command_stats(&mut conn).await;
     let data: Vec<_> = stats
         .iter()
@@ -289,7 +312,7 @@ async fn a_redis_outage_fails_open_and_hits_resume_after_restart() {
     assert!(stats.store_errors >= 5, "{stats:?}");
     assert_eq!(origin.calls(), 6);
     assert!(
-        handle.invalidate("cache:*").await.is_err(),
+        handle.invalidate_namespace("cache").await.is_err(),
         "an invalidation that cannot reach the store reports it"
     );
 
@@ -342,7 +365,7 @@ async fn a_glob_never_deletes_data_that_is_not_a_cache_entry() {
             .await
             .unwrap();
     }
-    assert_eq!(handle.invalidate("*").await.unwrap(), 2);
+    assert_eq!(handle.invalidate_matching("*").await.unwrap(), 2);
     for foreign in ["session:abc", "pages:not-a-digest", "users"] {
         let kept: Option<String> = redis::cmd("GET")
             .arg(redis.key(foreign))

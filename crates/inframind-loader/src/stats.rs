@@ -282,6 +282,13 @@ impl StatsRegistry {
     }
 }
 
+impl StatsRegistry {
+    /// Whether both are handles to the same statistics registry.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cells, &other.cells)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,12 @@
 
 use std::sync::Arc;
 
+/// The bounds of [`Buckets::cache_duration`]: `inframind_cache::OperationLatency::BOUNDS_SECONDS`,
+/// copied so the family keeps them without the `cache` feature (a test checks they agree).
+pub(crate) const CACHE_DURATION_BOUNDS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
+];
+
 /// Upper bounds of a histogram's buckets, checked to be finite and strictly increasing.
 ///
 /// ```
@@ -103,11 +109,13 @@ impl Buckets {
         ])
     }
 
-    /// Cache operation latency in seconds: 50 µs to 100 ms.
+    /// Cache operation latency in seconds: 50 µs to 1 s, the layout `inframind-cache` records
+    /// its store operations in (`OperationLatency::BOUNDS_SECONDS`), so series recorded by hand
+    /// ([`CacheMetrics::record_lookup`](crate::CacheMetrics::record_lookup)) and series of
+    /// observed caches share one layout in `cache_operation_duration_seconds` and can be
+    /// summed by `le`. It is fixed for that reason (no builder option).
     pub fn cache_duration() -> Self {
-        Self::fixed(&[
-            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
-        ])
+        Self::fixed(&CACHE_DURATION_BOUNDS)
     }
 
     /// LLM call latency in seconds: 100 ms to 2 minutes.
@@ -139,5 +147,17 @@ impl
 {
     fn new_metric(&self) -> prometheus_client::metrics::histogram::Histogram {
         prometheus_client::metrics::histogram::Histogram::new(self.0.bounds().iter().copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(feature = "cache")]
+    #[test]
+    fn cache_duration_is_the_layout_the_cache_records_in() {
+        assert_eq!(
+            super::Buckets::cache_duration().bounds(),
+            inframind_cache::OperationLatency::BOUNDS_SECONDS
+        );
     }
 }

@@ -95,6 +95,15 @@ impl<S: OverflowLabels, M, C: MetricConstructor<M>> CappedFamily<S, M, C> {
         self.get_or_create(labels).clone()
     }
 
+    /// Removes the series of `labels`, freeing its place under the cap; whether it existed.
+    pub fn remove(&self, labels: &S) -> bool {
+        let removed = self.family.remove(labels);
+        if removed && *labels != *self.overflow {
+            self.used.fetch_sub(1, Ordering::AcqRel);
+        }
+        removed
+    }
+
     fn reserve(&self) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
@@ -144,8 +153,10 @@ where
         M::TYPE
     }
 
+    /// Never empty: the family's HELP and TYPE are written before its first series, so
+    /// alerts and dashboards see the family from the first scrape.
     fn is_empty(&self) -> bool {
-        EncodeMetric::is_empty(&self.family)
+        false
     }
 }
 
@@ -160,6 +171,25 @@ where
 mod tests {
     use super::*;
     use crate::labels::{DbQueryLabels, OVERFLOW_LABEL};
+
+    #[test]
+    fn a_removed_series_frees_its_place_under_the_cap() {
+        let family: CappedFamily<DbQueryLabels, Counter> = CappedFamily::new(1, Counter::default());
+        let (a, b) = (
+            DbQueryLabels::new("a", "find"),
+            DbQueryLabels::new("b", "find"),
+        );
+        family.get_or_create(&a).inc();
+        assert!(family.remove(&a));
+        assert!(!family.remove(&a), "already gone");
+        family.get_or_create(&b).inc();
+        assert!(
+            family.family().get(&b).is_some(),
+            "b has a series of its own"
+        );
+        assert_eq!(family.dropped(), 0);
+        assert_eq!(family.len(), 1);
+    }
 
     #[test]
     fn cap_is_hard_under_concurrency() {

@@ -24,18 +24,30 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format answering an `Accept` header: OpenMetrics unless the client asks for
-    /// `text/plain` without asking for `application/openmetrics-text`.
+    /// The format answering an `Accept` header, honouring its q-values (RFC 9110, 12.5.1):
+    /// the acceptable format with the highest weight, OpenMetrics on a tie, with no header,
+    /// or when neither is acceptable. `application/openmetrics-text` and `text/plain` match
+    /// their exact type, their `type/*` and `*/*`; the most specific range decides a format's
+    /// weight, and `q=0` refuses it.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use inframind_metrics::Format;
+    /// let f = |v: &'static str| Format::negotiate(Some(&HeaderValue::from_static(v)));
+    /// assert_eq!(f("text/plain;q=1, application/openmetrics-text;q=0.5"), Format::PrometheusText);
+    /// assert_eq!(f("application/openmetrics-text;q=0, */*"), Format::PrometheusText);
+    /// assert_eq!(f("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"), Format::OpenMetrics);
+    /// ```
     pub fn negotiate(accept: Option<&HeaderValue>) -> Self {
         let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
             return Self::OpenMetrics;
         };
-        if accept.contains("application/openmetrics-text") {
-            Self::OpenMetrics
-        } else if accept.contains("text/plain") {
-            Self::PrometheusText
-        } else {
-            Self::OpenMetrics
+        let open = weight(accept, "application", "openmetrics-text");
+        let text = weight(accept, "text", "plain");
+        match (open, text) {
+            (Some(o), Some(t)) if t > o => Self::PrometheusText,
+            (None | Some(0), Some(t)) if t > 0 => Self::PrometheusText,
+            _ => Self::OpenMetrics,
         }
     }
 
@@ -45,6 +57,50 @@ impl Format {
             Self::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
             Self::PrometheusText => PROMETHEUS_TEXT_CONTENT_TYPE,
         }
+    }
+}
+
+/// The weight (q-value in thousandths) `accept` gives `kind/sub`, from its most specific
+/// matching media range; `None` when no range matches.
+fn weight(accept: &str, kind: &str, sub: &str) -> Option<u16> {
+    let mut best: Option<(u8, u16)> = None;
+    for range in accept.split(',') {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or("").trim();
+        let (t, s) = media.split_once('/').unwrap_or((media, ""));
+        let (t, s) = (t.trim(), s.trim());
+        let specificity = if t.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(sub) {
+            2
+        } else if t.eq_ignore_ascii_case(kind) && s == "*" {
+            1
+        } else if t == "*" && s == "*" {
+            0
+        } else {
+            continue;
+        };
+        let q = params
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1000), |(_, v)| parse_q(v.trim()))
+            .unwrap_or(0);
+        if best.is_none_or(|(sp, _)| specificity > sp) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map(|(_, q)| q)
+}
+
+/// A q-value (`0`, `0.5`, `1.000`) in thousandths; `None` if malformed.
+fn parse_q(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
     }
 }
 
@@ -97,5 +153,30 @@ mod tests {
             ),
             Format::OpenMetrics
         );
+    }
+
+    #[test]
+    fn q_values_decide() {
+        let f = |v: &'static str| Format::negotiate(Some(&HeaderValue::from_static(v)));
+        assert_eq!(
+            f("text/plain;q=1, application/openmetrics-text;q=0.5"),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            f("application/openmetrics-text;q=0, text/plain;q=0.1"),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            f("application/openmetrics-text;q=0, */*"),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            f("text/*;q=0.9, application/*;q=0.8"),
+            Format::PrometheusText
+        );
+        assert_eq!(f("text/plain;q=0.5, */*;q=0.6"), Format::OpenMetrics);
+        assert_eq!(f("text/plain;q=0"), Format::OpenMetrics);
+        assert_eq!(f("application/json"), Format::OpenMetrics);
+        assert_eq!(f("TEXT/PLAIN"), Format::PrometheusText);
     }
 }

@@ -14,7 +14,7 @@ pub trait OverflowLabels:
     fn overflow() -> Self;
 }
 
-fn encode_pairs(
+pub(crate) fn encode_pairs(
     encoder: &mut LabelSetEncoder<'_>,
     pairs: &[(&str, &str)],
 ) -> Result<(), std::fmt::Error> {
@@ -66,10 +66,10 @@ label_set!(
         operation => "operation" }
 );
 label_set!(
-    /// `{collection, type}` of `db_errors_total`.
+    /// `{collection, error_type}` of `db_errors_total`.
     DbErrorLabels { /// Collection name.
         collection => "collection", /// Error type, such as `network` or a server code name.
-        error_type => "type" }
+        error_type => "error_type" }
 );
 label_set!(
     /// `{cache}` of the cache families.
@@ -96,12 +96,18 @@ label_set!(
         model => "model" }
 );
 label_set!(
-    /// `{provider, model, type}` of `llm_tokens_used_total` (`type` is `prompt` or `completion`)
-    /// and `llm_api_errors_total` (`type` is the error name).
-    LlmTypedLabels { /// Provider.
+    /// `{provider, model, token_type}` of `llm_tokens_used_total` (`prompt` or `completion`).
+    LlmTokenLabels { /// Provider.
         provider => "provider", /// Model name.
-        model => "model", /// Token type or error type.
-        kind => "type" }
+        model => "model", /// `prompt` or `completion`.
+        token_type => "token_type" }
+);
+label_set!(
+    /// `{provider, model, error_type}` of `llm_api_errors_total`.
+    LlmErrorLabels { /// Provider.
+        provider => "provider", /// Model name.
+        model => "model", /// The error name, such as `RateLimitError`.
+        error_type => "error_type" }
 );
 label_set!(
     /// `{status}` of `assessments_created_total`.
@@ -132,10 +138,10 @@ label_set!(
         name => "name" }
 );
 label_set!(
-    /// `{name, type}` of `agent_errors_total`.
+    /// `{name, error_type}` of `agent_errors_total`.
     AgentErrorLabels { /// Agent name.
         name => "name", /// Error type.
-        error_type => "type" }
+        error_type => "error_type" }
 );
 label_set!(
     /// `{family}` of `inframind_metrics_series_dropped_total`.

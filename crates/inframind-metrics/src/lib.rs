@@ -1,10 +1,13 @@
 //! Prometheus metrics for tower and axum services, on the official [`prometheus_client`] crate.
 //!
-//! One [`Metrics`] registry holds every family of the Infra Mind Phase 2 spec (HTTP, database,
-//! cache, LLM, business, AI agent) under their conventional names, next to any metric the
-//! application registers. [`MetricsLayer`] records the HTTP families with route templates as
-//! labels and a hard series cap; [`Metrics::handler`] serves `/metrics` in the OpenMetrics text
-//! format, with trace-id exemplars.
+//! One [`Metrics`] registry holds the 30 metric families an Infra Mind service exposes (HTTP,
+//! database, cache, LLM, business, AI agent; listed below) under their conventional names, next
+//! to any metric the application registers. Every family is a prometheus-client metric or collector, so an
+//! application with its own registry gets them all with [`Metrics::register_into`].
+//! [`MetricsLayer`] records the HTTP families with route templates as labels and a hard series
+//! cap, and counts every request that reaches it (dropped ones as `499`); put it outermost
+//! ([`http`] lists what each placement sees). [`Metrics::handler`] serves `/metrics` in the
+//! OpenMetrics text format (or Prometheus text, by `Accept` q-values), with trace-id exemplars.
 //!
 //! ```
 //! # #[cfg(feature = "axum")]
@@ -19,7 +22,7 @@
 //! let app = Router::new()
 //!     .route("/users/{id}", get(|| async { "a user" }))
 //!     // Everything above this line is measured, labelled by route template.
-//!     .layer(MetricsLayer::new(&metrics))
+//!     .layer(MetricsLayer::axum(&metrics))
 //!     .route_service("/metrics", metrics.handler());
 //!
 //! let res = app.clone().oneshot(Request::get("/users/42").body(Body::empty()).unwrap()).await.unwrap();
@@ -41,7 +44,7 @@
 //! |---|---|
 //! | HTTP ([`MetricsLayer`]) | `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`, `http_request_size_bytes`, `http_response_size_bytes` |
 //! | DB ([`DbMetrics`]) | `db_queries_total`, `db_query_duration_seconds`, `db_connections_active`, `db_connections_idle`, `db_errors_total` |
-//! | cache ([`CacheMetrics`]) | `cache_hits_total`, `cache_misses_total`, `cache_operation_duration_seconds`, `cache_entries`, `cache_memory_bytes` |
+//! | cache ([`CacheMetrics`]) | `cache_hits_total`, `cache_misses_total`, `cache_operation_duration_seconds{cache, operation}` (store `get`, `put` and `invalidate` latency, in the cache's own buckets), `cache_entries`, `cache_memory_bytes` |
 //! | LLM ([`Metrics::track_llm_call`]) | `llm_api_calls_total`, `llm_api_duration_seconds`, `llm_tokens_used_total`, `llm_api_cost_usd_total`, `llm_api_errors_total` |
 //! | business ([`BusinessMetrics`]) | `users_total`, `users_active`, `assessments_total`, `assessments_created_total`, `recommendations_generated_total`, `reports_generated_total` |
 //! | AI agent ([`AgentMetrics`]) | `agent_executions_total`, `agent_execution_duration_seconds`, `agent_errors_total`, `agent_confidence_score` |
@@ -54,15 +57,17 @@
 //!
 //! # Features
 //!
-//! - `axum`: label by axum's `MatchedPath`.
-//! - `mongodb`: [`mongodb::DbEventHandler`] feeds the DB families from the driver's command
-//!   and connection-pool events.
+//! - `axum`: [`MetricsLayer::axum`] labels by axum's `MatchedPath`.
+//! - `mongodb`: [`mongodb::DbEventHandler`] feeds the DB families from the driver's command,
+//!   connection-pool and server-monitoring events, and counts operations that never reached a
+//!   server ([`mongodb::DbEventHandler::track`]), so a database outage shows.
 //! - `cache`, `loader`, `breaker`: scrape-time collectors over `inframind-cache`,
 //!   `inframind-loader` and `inframind-breaker` statistics ([`integrations`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod buckets;
+mod builder;
 mod capped;
 mod families;
 mod handler;
@@ -73,10 +78,11 @@ mod llm;
 #[cfg(feature = "mongodb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]
 pub mod mongodb;
+mod names;
 mod registry;
-mod text;
 
 pub use buckets::{Buckets, BucketsError, HistogramCtor};
+pub use builder::MetricsBuilder;
 pub use capped::CappedFamily;
 pub use families::{
     AgentMetrics, BusinessMetrics, CacheMetrics, CounterFamily, DbMetrics, FloatCounterFamily,
@@ -84,10 +90,16 @@ pub use families::{
 };
 pub use handler::{Format, MetricsHandler, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE};
 pub use http::{
-    DefaultEndpoint, EndpointFn, EndpointLabel, MetricsLayer, MetricsService, OVERFLOW_ENDPOINT,
-    TraceId, UNMATCHED_ENDPOINT,
+    ABANDONED_STATUS, DefaultEndpoint, EndpointFn, EndpointLabel, HttpLabelNames, MetricsLayer,
+    MetricsService, OVERFLOW_ENDPOINT, TraceId, UNMATCHED_ENDPOINT,
 };
-pub use labels::*;
+pub use labels::{
+    AgentErrorLabels, AgentExecutionLabels, AgentLabels, CacheLabels, CacheOperationLabels,
+    DbErrorLabels, DbQueryLabels, FamilyLabels, LlmCallLabels, LlmErrorLabels, LlmModelLabels,
+    LlmTokenLabels, OVERFLOW_LABEL, OverflowLabels, RecommendationLabels, ReportLabels,
+    StatusLabels,
+};
 pub use llm::{LlmCall, ModelPrice, PriceTable};
+pub use names::RegisterError;
 pub use prometheus_client;
-pub use registry::{Metrics, MetricsBuilder, ScrapeSource};
+pub use registry::Metrics;

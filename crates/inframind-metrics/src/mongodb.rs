@@ -1,7 +1,8 @@
-//! MongoDB command monitoring and connection-pool events feeding the DB families.
+//! MongoDB command monitoring, connection-pool and server-monitoring (SDAM) events feeding the
+//! DB families.
 //!
-//! [`DbEventHandler`] receives the driver's `CommandEvent`s and `CmapEvent`s, so every command
-//! the driver sends is counted, whatever code path issued it:
+//! [`DbEventHandler`] receives the driver's `CommandEvent`s, `CmapEvent`s and `SdamEvent`s, so
+//! every command the driver sends is counted, whatever code path issued it:
 //!
 //! - `db_queries_total{collection, operation}` and `db_query_duration_seconds` for every
 //!   command (`operation` is the command name: `find`, `insert`, `aggregate`, `getMore`...;
@@ -11,6 +12,25 @@
 //!   (`type` is the write error's code name, such as `DuplicateKey`);
 //! - `db_connections_active` (checked out) and `db_connections_idle` (open, in the pool).
 //!
+//! # Outages
+//!
+//! An operation that never reaches a server sends no command, so no command event: with the
+//! server down, `find_one` fails with a server-selection error after `server_selection_timeout`
+//! and the command families above do not move. Three more sources cover that:
+//!
+//! - every failed heartbeat of the driver's server monitor counts in
+//!   `db_errors_total{collection="none", error_type="heartbeat_failed"}` (from the SDAM
+//!   events, so a total outage shows even without traffic);
+//! - a connection the pool could not open for an operation counts in
+//!   `db_errors_total{collection="none", error_type="connection_checkout_failed"}`;
+//! - [`DbEventHandler::track`] (or [`DbEventHandler::record_result`]) wraps an operation and,
+//!   when it fails without a command (server selection, or a cleared pool), counts it in
+//!   `db_queries_total` and `db_query_duration_seconds` under the collection and operation you
+//!   name, and a server-selection failure in `db_errors_total{error_type="server_selection"}`.
+//!   Operations that did reach a server are left to the command events, so nothing is counted
+//!   twice. (An operation whose new connection could not be opened shows only as
+//!   `connection_checkout_failed`: its error does not tell whether a command was sent.)
+//!
 //! ```no_run
 //! # async fn run() -> mongodb::error::Result<()> {
 //! use inframind_metrics::{Metrics, mongodb::DbEventHandler};
@@ -18,23 +38,32 @@
 //!
 //! let metrics = Metrics::new();
 //! let mut options = ClientOptions::parse("mongodb://127.0.0.1:27017").await?;
-//! DbEventHandler::new(&metrics).install(&mut options);
+//! let db_events = DbEventHandler::new(&metrics);
+//! db_events.install(&mut options);
 //! let client = Client::with_options(options)?;
-//! # let _ = client;
+//! let users = client.database("app").collection::<mongodb::bson::Document>("users");
+//! // Counted even when no server can be selected.
+//! let user = db_events
+//!     .track("users", "find", users.find_one(mongodb::bson::doc! { "_id": 1 }).into_future())
+//!     .await?;
+//! # let _ = user;
 //! # Ok(())
 //! # }
 //! ```
 
-use crate::Metrics;
+use crate::{DbErrorLabels, Metrics};
 use mongodb::bson::{Bson, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::event::EventHandler;
-use mongodb::event::cmap::CmapEvent;
+use mongodb::event::cmap::{CmapEvent, ConnectionCheckoutFailedReason};
 use mongodb::event::command::CommandEvent;
+use mongodb::event::sdam::SdamEvent;
 use mongodb::options::ClientOptions;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Commands started but not finished yet; bounded so that lost events cannot leak memory.
 const MAX_PENDING: usize = 65_536;
@@ -57,10 +86,77 @@ impl DbEventHandler {
         })
     }
 
-    /// Sets both event handlers of `options` (replacing any already set).
+    /// Sets the command, connection-pool and server-monitoring event handlers of `options`
+    /// (replacing any already set).
     pub fn install(self: &Arc<Self>, options: &mut ClientOptions) {
         options.command_event_handler = Some(self.command_handler());
         options.cmap_event_handler = Some(self.cmap_handler());
+        options.sdam_event_handler = Some(self.sdam_handler());
+    }
+
+    /// The server-monitoring handler (`ClientOptions::sdam_event_handler`).
+    pub fn sdam_handler(self: &Arc<Self>) -> EventHandler<SdamEvent> {
+        let this = Arc::clone(self);
+        EventHandler::callback(move |event| this.on_sdam(&event))
+    }
+
+    /// Records one server-monitoring event: a failed heartbeat counts in
+    /// `db_errors_total{collection="none", error_type="heartbeat_failed"}`.
+    pub fn on_sdam(&self, event: &SdamEvent) {
+        if let SdamEvent::ServerHeartbeatFailed(_) = event {
+            self.metrics
+                .db()
+                .errors
+                .get_or_create(&DbErrorLabels::new(NO_COLLECTION, "heartbeat_failed"))
+                .inc();
+        }
+    }
+
+    /// Runs `operation` and records it as [`record_result`](Self::record_result) does.
+    ///
+    /// # Errors
+    /// The operation's own error, unchanged.
+    pub async fn track<T>(
+        &self,
+        collection: &str,
+        operation: &str,
+        op: impl Future<Output = mongodb::error::Result<T>>,
+    ) -> mongodb::error::Result<T> {
+        let start = Instant::now();
+        let result = op.await;
+        self.record_result(collection, operation, start.elapsed(), &result);
+        result
+    }
+
+    /// Records the outcome of one driver operation that took `elapsed`, when no command event
+    /// covers it:
+    ///
+    /// - server selection failed (no server is reachable): one query and one
+    ///   `db_errors_total{collection, error_type="server_selection"}`;
+    /// - the pool was cleared while the operation waited for a connection: one query (the
+    ///   error itself is already counted from the pool's checkout-failed event, as
+    ///   `{collection="none", error_type="connection_checkout_failed"}`).
+    ///
+    /// Successes and errors from a server are counted by the command events, and are left
+    /// alone, so wrapping every operation counts each exactly once.
+    pub fn record_result<T>(
+        &self,
+        collection: &str,
+        operation: &str,
+        elapsed: Duration,
+        result: &mongodb::error::Result<T>,
+    ) {
+        let Err(e) = result else { return };
+        let db = self.metrics.db();
+        match *e.kind {
+            ErrorKind::ServerSelection { .. } => {
+                db.record_query(collection, operation, elapsed, Some("server_selection"));
+            }
+            ErrorKind::ConnectionPoolCleared { .. } => {
+                db.record_query(collection, operation, elapsed, None);
+            }
+            _ => {}
+        }
     }
 
     /// The command-monitoring handler (`ClientOptions::command_event_handler`).
@@ -133,6 +229,16 @@ impl DbEventHandler {
             }
             CmapEvent::ConnectionClosed(_) => {
                 db.connections_idle.dec();
+            }
+            CmapEvent::ConnectionCheckoutFailed(e)
+                if matches!(e.reason, ConnectionCheckoutFailedReason::ConnectionError) =>
+            {
+                db.errors
+                    .get_or_create(&DbErrorLabels::new(
+                        NO_COLLECTION,
+                        "connection_checkout_failed",
+                    ))
+                    .inc();
             }
             _ => {}
         }

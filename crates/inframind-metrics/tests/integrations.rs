@@ -184,3 +184,156 @@ async fn breaker_state_is_a_gauge_per_state() {
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:?}\n{plain}");
 }
+
+async fn load_keys(stats: &StatsRegistry, name: &str, keys: Vec<u32>) {
+    let loader = Loader::builder(|keys: Vec<u32>| async move {
+        Ok::<_, std::convert::Infallible>(
+            keys.into_iter()
+                .map(|k| (k, k))
+                .collect::<Loaded<_, _, _>>(),
+        )
+    })
+    .name(name)
+    .stats(stats)
+    .build();
+    let _ = loader.load_many(keys).await;
+}
+
+/// Two registries each with a loader "Dup" are summed; a registry observed twice counts once.
+#[tokio::test]
+async fn loaders_of_one_name_are_summed_and_never_counted_twice() {
+    let metrics = Metrics::new();
+    let (a, b) = (StatsRegistry::new(), StatsRegistry::new());
+    load_keys(&a, "Dup", vec![1, 2]).await;
+    load_keys(&b, "Dup", vec![1, 2, 3, 4, 5]).await;
+    metrics.observe_loaders(a.clone());
+    metrics.observe_loaders(b);
+    metrics.observe_loaders(a);
+    let text = metrics.encode(Format::OpenMetrics);
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(v(r#"loader_items_loaded_total{loader="Dup"}"#), 7.0);
+    assert_eq!(v(r#"loader_batches_total{loader="Dup"}"#), 2.0);
+    assert_eq!(v(r#"loader_efficiency_ratio{loader="Dup"}"#), 3.5);
+    assert_eq!(v(r#"loader_batch_size_count{loader="Dup"}"#), 2.0);
+    assert_eq!(v(r#"loader_batch_size_sum{loader="Dup"}"#), 7.0);
+    let (ok, out) = check_openmetrics(&text);
+    assert!(ok, "{out}\n{text}");
+}
+
+/// Breakers named "x" in two registries are summed (calls, and how many are in each state);
+/// a registry observed twice counts once.
+#[tokio::test]
+async fn breakers_of_one_name_are_summed_and_never_counted_twice() {
+    let metrics = Metrics::new();
+    let (a, b) = (BreakerRegistry::new(), BreakerRegistry::new());
+    let config = || BreakerConfig::builder().build().expect("config");
+    let (x1, x2) = (
+        a.create_breaker("x", config()),
+        b.create_breaker("x", config()),
+    );
+    let ok = || async { Ok::<u32, std::io::Error>(1) };
+    let _: Result<u32, BreakerError<std::io::Error>> = x1.call(ok()).await;
+    for _ in 0..4 {
+        let _: Result<u32, BreakerError<std::io::Error>> = x2.call(ok()).await;
+    }
+    metrics.observe_breakers(a.clone());
+    metrics.observe_breakers(b);
+    metrics.observe_breakers(a);
+    let text = metrics.encode(Format::OpenMetrics);
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(
+        v(r#"circuit_breaker_calls_total{breaker="x",outcome="success"}"#),
+        5.0
+    );
+    assert_eq!(
+        v(r#"circuit_breaker_state{breaker="x",state="closed"}"#),
+        2.0
+    );
+    assert_eq!(v(r#"circuit_breaker_state{breaker="x",state="open"}"#), 0.0);
+    let (ok, out) = check_openmetrics(&text);
+    assert!(ok, "{out}\n{text}");
+}
+
+/// The same cache handle observed twice counts once; two distinct handles under one name sum.
+#[tokio::test]
+async fn caches_of_one_name_are_summed_and_never_counted_twice() {
+    let metrics = Metrics::new();
+    let layer = |prefix: &str| {
+        CacheLayer::builder(MemoryStore::new())
+            .ttl(Duration::from_secs(300))
+            .prefix(prefix)
+            .build()
+            .expect("cache layer")
+    };
+    let (one, two) = (layer("one"), layer("two"));
+    metrics.observe_cache("api", one.handle());
+    metrics.observe_cache("api", one.handle());
+    metrics.observe_cache("api", two.handle());
+    let app = Router::new()
+        .route("/one", get(|| async { "1" }).layer(one))
+        .route("/two", get(|| async { "2" }).layer(two));
+    // /one: a miss and 2 hits; /two: a miss and 1 hit.
+    for path in ["/one", "/one", "/one", "/two", "/two"] {
+        let res = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("req"))
+            .await
+            .expect("infallible");
+        axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .expect("body");
+    }
+    let text = metrics.encode(Format::OpenMetrics);
+    let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(v(r#"cache_hits_total{cache="api"}"#), 3.0);
+    assert_eq!(v(r#"cache_misses_total{cache="api"}"#), 2.0);
+    assert_eq!(v(r#"cache_entries{cache="api"}"#), 2.0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    /// Against a model: whatever registries exist, however often each is observed, a loader
+    /// name exports the sum over the distinct registries of that name's keys.
+    #[test]
+    fn loader_totals_match_the_model(
+        loads in proptest::collection::vec(
+            proptest::collection::vec((0usize..2, 1u32..6), 0..3),
+            1..4,
+        ),
+        observed in proptest::collection::vec(0usize..4, 1..7),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let names = ["A", "B"];
+        let registries: Vec<StatsRegistry> = loads.iter().map(|_| StatsRegistry::new()).collect();
+        rt.block_on(async {
+            for (r, batches) in registries.iter().zip(&loads) {
+                for (name, keys) in batches {
+                    load_keys(r, names[*name], (0..*keys).collect()).await;
+                }
+            }
+        });
+        let metrics = Metrics::new();
+        let mut distinct = std::collections::BTreeSet::new();
+        for i in observed {
+            let i = i % registries.len();
+            distinct.insert(i);
+            metrics.observe_loaders(registries[i].clone());
+        }
+        let text = metrics.encode(Format::OpenMetrics);
+        for (n, name) in names.iter().enumerate() {
+            let want: u32 = distinct
+                .iter()
+                .flat_map(|i| &loads[*i])
+                .filter(|(l, _)| *l == n)
+                .map(|(_, k)| k)
+                .sum();
+            let got = sample(&text, &format!(r#"loader_items_loaded_total{{loader="{name}"}}"#));
+            let batches = distinct.iter().flat_map(|i| &loads[*i]).filter(|(l, _)| *l == n).count();
+            if batches == 0 {
+                proptest::prop_assert_eq!(got, None);
+            } else {
+                proptest::prop_assert_eq!(got, Some(f64::from(want)), "{}", text);
+            }
+        }
+    }
+}

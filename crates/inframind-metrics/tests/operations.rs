@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use axum::routing::get;
-use common::{exercise_every_family, run_promtool};
+use common::{dashboard_queries, exercise_every_family, metric_names, run_promtool};
 use inframind_metrics::{Format, Metrics, MetricsLayer};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -58,103 +58,6 @@ fn scrape_config_is_valid() {
     assert!(ok, "{out}");
 }
 
-const AGGREGATIONS: &[&str] = &[
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "count",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "quantile",
-    "count_values",
-    "group",
-];
-const GROUPING: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-];
-const KEYWORDS: &[&str] = &[
-    "offset", "bool", "and", "or", "unless", "inf", "nan", "atan2",
-];
-
-/// The metric names a PromQL expression selects (functions, keywords, label matchers, ranges,
-/// strings, numbers and Grafana variables are skipped).
-fn metric_names(expr: &str) -> Vec<String> {
-    let b: Vec<char> = expr.chars().collect();
-    let mut names = Vec::new();
-    let mut i = 0;
-    let skip_to = |i: &mut usize, close: char| {
-        let mut quote: Option<char> = None;
-        while *i < b.len() {
-            let c = b[*i];
-            *i += 1;
-            match quote {
-                Some(_) if c == '\\' => *i += 1,
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None if c == '"' || c == '\'' || c == '`' => quote = Some(c),
-                None if c == close => return,
-                None => {}
-            }
-        }
-    };
-    while i < b.len() {
-        let c = b[i];
-        if c == '"' || c == '\'' || c == '`' {
-            i += 1;
-            while i < b.len() && b[i] != c {
-                i += if b[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == '{' {
-            i += 1;
-            skip_to(&mut i, '}');
-        } else if c == '[' {
-            i += 1;
-            skip_to(&mut i, ']');
-        } else if c == '$' || c.is_ascii_digit() || c == '.' {
-            i += 1;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == '.') {
-                i += 1;
-            }
-        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == ':') {
-                i += 1;
-            }
-            let ident: String = b[start..i].iter().collect();
-            let mut j = i;
-            while j < b.len() && b[j].is_whitespace() {
-                j += 1;
-            }
-            let next = b.get(j).copied();
-            if GROUPING.contains(&ident.as_str()) {
-                if next == Some('(') {
-                    i = j + 1;
-                    skip_to(&mut i, ')');
-                }
-            } else if next == Some('(')
-                || AGGREGATIONS.contains(&ident.as_str())
-                || KEYWORDS.contains(&ident.as_str())
-            {
-                // A function call, an aggregation or a keyword.
-            } else {
-                names.push(ident);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    names
-}
-
 #[test]
 fn promql_name_extraction() {
     assert_eq!(
@@ -167,29 +70,6 @@ fn promql_name_extraction() {
         metric_names("job:a:rate5m / on (job) group_left (x) b_total offset 1h > bool 3 and c"),
         ["job:a:rate5m", "b_total", "c"]
     );
-}
-
-/// Every `"expr"` (and templating query) string in a Grafana dashboard.
-fn dashboard_queries(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                match (k.as_str(), v) {
-                    ("expr", serde_json::Value::String(s)) => out.push(s.clone()),
-                    // Grafana's `label_values(selector, label)`: the selector is PromQL.
-                    ("definition", serde_json::Value::String(s)) => {
-                        let inner = s
-                            .strip_prefix("label_values(")
-                            .and_then(|r| r.split(',').next());
-                        out.push(inner.unwrap_or(s).to_owned());
-                    }
-                    _ => dashboard_queries(v, out),
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|v| dashboard_queries(v, out)),
-        _ => {}
-    }
 }
 
 /// `record:` names and `expr:` bodies (one line or a `|` block) of a rules file.
@@ -232,9 +112,13 @@ async fn encoded_names() -> BTreeSet<String> {
     let breakers = inframind_breaker::BreakerRegistry::new();
     breakers.create_breaker("openai", inframind_breaker::BreakerConfig::default());
     metrics.observe_breakers(breakers);
+    metrics.observe_cache(
+        "api",
+        inframind_cache::CacheHandle::new(inframind_cache::MemoryStore::new()),
+    );
     let app = Router::new()
         .route("/users/{id}", get(|| async { "user" }))
-        .layer(MetricsLayer::new(&metrics));
+        .layer(MetricsLayer::axum(&metrics));
     app.oneshot(Request::get("/users/1").body(Body::empty()).expect("req"))
         .await
         .expect("infallible");
@@ -303,6 +187,7 @@ async fn dashboard_and_rules_query_only_existing_metrics() {
         "llm_api_cost_usd_total",
         "db_query_duration_seconds_bucket",
         "cache_misses_total",
+        "cache_operation_duration_seconds_bucket",
         "circuit_breaker_state",
     ] {
         assert!(used.contains(covered), "nothing queries {covered}");

@@ -7,24 +7,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{Response, StatusCode, header};
 use parking_lot::RwLock;
 
-use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob, now_ms};
+use super::{
+    Generations, HitRequest, Lookup, NamespaceToken, PutOutcome, Store, StoreFuture,
+    fresh_generation, glob, now_ms,
+};
+use crate::envelope::Envelope;
+use crate::headers::{CACHE_STATUS, small_number};
+use crate::policy;
 use crate::prepared::Prepared;
 
 const DEFAULT_CAPACITY: u64 = 64 * 1024 * 1024;
 /// Bytes charged per entry on top of its key and value, for the map slot and bookkeeping.
 const ENTRY_OVERHEAD: u64 = 64;
+/// What an entry costs besides its body, at most, for [`Store::max_entry_body`]: its key, the
+/// envelope's fixed fields and headers, the decoded head and [`ENTRY_OVERHEAD`]. An entry with
+/// more headers than this allows is refused ([`PutOutcome::TooLarge`]), never dropped silently.
+const ENTRY_ALLOWANCE: u64 = 4096;
 
 /// An in-process [`Store`]: sharded maps behind read-mostly locks, bounded by bytes.
 ///
 /// Entries past their TTL are never returned; they are reclaimed when their shard needs room,
 /// before the least recently used live entries are evicted. Cloning shares the same storage.
 ///
-/// An entry is decoded once, when it is written, and kept ready to serve: a cache built on
-/// this store with [`CacheHandle::new`](crate::CacheHandle::new) or
-/// [`CacheLayer::builder`](crate::CacheLayer::builder) answers a fresh hit by cloning a response
-/// head, without decoding anything. Expiry and access times are wall-clock milliseconds, the
+/// An entry is decoded once, when it is written, and kept ready to serve: the store answers a
+/// fresh hit itself ([`Store::ready_hit`]) by cloning a response head, without decoding
+/// anything, however the cache holds it (directly, or as an `Arc<dyn Store>`). Expiry and access times are wall-clock milliseconds, the
 /// clock the cache judges freshness by.
 ///
 /// ```
@@ -63,8 +73,27 @@ struct Inner {
     /// Namespace generations, each in a cell that layers on this store hold on to, so a hit
     /// reads its generations without a lock or a map lookup.
     generations: RwLock<HashMap<Arc<str>, Arc<AtomicU64>, BuildHasherDefault<KeyHasher>>>,
+    /// Path scopes (see [`Store::scope_generation`]): a generation, and when it may be dropped
+    /// (every entry recorded under it has expired by then).
+    scopes: RwLock<HashMap<Box<[u8]>, ScopeCell, BuildHasherDefault<KeyHasher>>>,
+    /// The scope count after the last sweep of expired scopes.
+    swept_scopes: AtomicU64,
     bytes: AtomicU64,
     entries: AtomicU64,
+    /// The clock expiry and access times are read from.
+    clock: Clock,
+}
+
+struct ScopeCell {
+    generation: u64,
+    deadline: u64,
+}
+
+/// Milliseconds since the Unix epoch, from the system clock or (in tests) a manual one.
+enum Clock {
+    System,
+    #[cfg(test)]
+    Manual(Arc<AtomicU64>),
 }
 
 #[derive(Default)]
@@ -122,8 +151,11 @@ impl MemoryStoreBuilder {
                 shard_max_bytes: self.max_bytes / self.shards as u64,
                 max_bytes: self.max_bytes,
                 generations: RwLock::new(HashMap::default()),
+                scopes: RwLock::new(HashMap::default()),
+                swept_scopes: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
+                clock: Clock::System,
             }),
         }
     }
@@ -159,6 +191,14 @@ impl MemoryStore {
         self.inner.bytes.load(Ordering::Relaxed)
     }
 
+    fn now(&self) -> u64 {
+        match &self.inner.clock {
+            Clock::System => now_ms(),
+            #[cfg(test)]
+            Clock::Manual(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
     fn shard(&self, key: &[u8]) -> &RwLock<Shard> {
         let mut hasher = KeyHasher::default();
         hasher.write(key);
@@ -170,7 +210,7 @@ impl MemoryStore {
         let key = key.as_bytes();
         let shard = self.shard(key).read();
         let slot = shard.map.get(key)?;
-        let now = now_ms();
+        let now = self.now();
         if slot.expires_at <= now {
             return None;
         }
@@ -178,28 +218,9 @@ impl MemoryStore {
         Some(slot.value.clone())
     }
 
-    /// Calls `f` with the decoded entry under `key`, if it is live at `now` (milliseconds since
-    /// the Unix epoch) and a valid envelope, under the shard's read lock (so `f` must be short
-    /// and must not block).
-    pub(crate) fn with_prepared<T>(
-        &self,
-        key: &[u8],
-        now: u64,
-        f: impl FnOnce(&Prepared) -> Option<T>,
-    ) -> Option<T> {
-        let shard = self.shard(key).read();
-        let slot = shard.map.get(key)?;
-        if slot.expires_at <= now {
-            return None;
-        }
-        let prepared = slot.prepared.as_deref()?;
-        slot.touch(now);
-        f(prepared)
-    }
-
     /// The generation cells of `namespaces`, created (at generation 0, which a missing
     /// namespace has anyway) where they do not exist yet.
-    pub(crate) fn generation_cells(&self, namespaces: &[Arc<str>]) -> Box<[Arc<AtomicU64>]> {
+    fn generation_cells(&self, namespaces: &[Arc<str>]) -> Box<[Arc<AtomicU64>]> {
         let mut generations = self.inner.generations.write();
         namespaces
             .iter()
@@ -211,27 +232,153 @@ impl MemoryStore {
         let generations = self.inner.generations.read();
         let mut out = Generations::new();
         for ns in namespaces {
-            if !out.push(generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire))) {
+            let generation = if ns.starts_with("@p:") {
+                // A missing scope is lost, not new.
+                self.scope_generation_now(ns.as_bytes(), self.now())?
+            } else {
+                generations.get(ns).map_or(0, |g| g.load(Ordering::Acquire))
+            };
+            if !out.push(generation) {
                 return None;
             }
         }
         Some(out)
     }
 
-    fn insert(&self, key: &str, value: Bytes, ttl: Duration) {
+    /// The generation of path scope `scope`, or `None` when it does not exist (or expired).
+    fn scope_generation_now(&self, scope: &[u8], now: u64) -> Option<u64> {
+        let scopes = self.inner.scopes.read();
+        let cell = scopes.get(scope)?;
+        (cell.deadline > now).then_some(cell.generation)
+    }
+
+    fn touch_scope(&self, scope: &str, lifetime: Duration) -> u64 {
+        let now = self.now();
+        let deadline = now.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+        let mut scopes = self.inner.scopes.write();
+        // Expired scopes go when the map has doubled since the last sweep: amortised O(1).
+        let swept = self.inner.swept_scopes.load(Ordering::Relaxed);
+        if scopes.len() as u64 > 2 * swept + 1024 {
+            scopes.retain(|_, cell| cell.deadline > now);
+            self.inner
+                .swept_scopes
+                .store(scopes.len() as u64, Ordering::Relaxed);
+        }
+        match scopes.get_mut(scope.as_bytes()) {
+            Some(cell) if cell.deadline > now => {
+                cell.deadline = cell.deadline.max(deadline);
+                cell.generation
+            }
+            _ => {
+                let generation = fresh_generation();
+                scopes.insert(
+                    scope.as_bytes().into(),
+                    ScopeCell {
+                        generation,
+                        deadline,
+                    },
+                );
+                generation
+            }
+        }
+    }
+
+    /// A fresh hit from the decoded entry under `hit.key`, when it can be served by cloning
+    /// its head (see [`Store::ready_hit`]).
+    fn serve_ready(
+        &self,
+        hit: &HitRequest<'_>,
+        cells: &[Arc<AtomicU64>],
+    ) -> Option<Response<Bytes>> {
+        let if_none_match = hit.headers.get(header::IF_NONE_MATCH);
+        if if_none_match.is_none() && hit.headers.contains_key(header::IF_MODIFIED_SINCE) {
+            // A date to compare: the ordinary path does it.
+            return None;
+        }
+        // A path scope that does not exist was dropped: nothing under it is served.
+        let scope = match hit.scope {
+            Some(scope) => Some(self.scope_generation_now(scope, hit.now_ms)?),
+            None => None,
+        };
+        let now = hit.now_ms;
+        let key = hit.key;
+        let shard = self.shard(key).read();
+        let slot = shard.map.get(key)?;
+        if slot.expires_at <= now {
+            return None;
+        }
+        let entry = slot.prepared.as_deref()?;
+        let head = entry.hit.as_ref()?;
+        let envelope = &entry.envelope;
+        let recorded = &envelope.generations;
+        if recorded.len() != cells.len() + usize::from(scope.is_some())
+            || recorded
+                .iter()
+                .zip(cells)
+                .any(|(generation, cell)| *generation != cell.load(Ordering::Acquire))
+            || scope.is_some_and(|scope| recorded.last() != Some(&scope))
+        {
+            return None;
+        }
+        let age_ms = now.saturating_sub(envelope.stored_at_ms);
+        if age_ms >= envelope.ttl_ms {
+            return None;
+        }
+        slot.touch(now);
+        let mut headers = head.headers.clone();
+        let body = envelope.body.clone();
+        let status = envelope.status;
+        let not_modified = status == StatusCode::OK
+            && if_none_match.is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
+        let slots_from = head.len - 3;
+        let ttl_left = (envelope.ttl_ms - age_ms) / 1000;
+        drop(shard);
+
+        let age = small_number(age_ms / 1000);
+        let cache_status = hit.fresh_cache_status(ttl_left);
+        // The head ends with its Age, X-Cache and Cache-Status slots: overwritten in place,
+        // without hashing their names again.
+        let mut slots = headers.iter_mut().skip(slots_from);
+        match (slots.next(), slots.next(), slots.next()) {
+            (Some((a, age_slot)), Some(_), Some((c, status_slot)))
+                if *a == header::AGE && *c == CACHE_STATUS =>
+            {
+                *age_slot = age;
+                *status_slot = cache_status;
+            }
+            _ => {
+                headers.insert(header::AGE, age);
+                headers.insert(CACHE_STATUS, cache_status);
+            }
+        }
+        let (status, body) = if not_modified {
+            headers.remove(header::CONTENT_LENGTH);
+            (StatusCode::NOT_MODIFIED, Bytes::new())
+        } else if hit.head_only {
+            (status, Bytes::new())
+        } else {
+            (status, body)
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Some(response)
+    }
+
+    fn insert(&self, key: &str, value: Bytes, ttl: Duration) -> PutOutcome {
         // Decoded here, outside the lock, once per write rather than on every hit.
         let prepared = Prepared::decode(&value);
-        self.insert_prepared(key, value, prepared, ttl);
+        self.insert_prepared(key, value, prepared, ttl)
     }
 
     /// Stores `value` with its decoded form, which the caller had at hand.
-    pub(crate) fn insert_prepared(
+    fn insert_prepared(
         &self,
         key: &str,
         value: Bytes,
         prepared: Option<Prepared>,
         ttl: Duration,
-    ) {
+    ) -> PutOutcome {
         let prepared = prepared.map(Arc::new);
         let size = key.len() as u64
             + value.len() as u64
@@ -246,12 +393,12 @@ impl MemoryStore {
             inner.entries.fetch_sub(1, Ordering::Relaxed);
         }
         if size > inner.shard_max_bytes {
-            return;
+            return PutOutcome::TooLarge;
         }
         if shard.bytes + size > inner.shard_max_bytes {
             self.evict(&mut shard, inner.shard_max_bytes.saturating_sub(size));
         }
-        let now = now_ms();
+        let now = self.now();
         // Rounded up, so a sub-millisecond TTL still stores the entry briefly.
         let ttl_ms = u64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
         shard.bytes += size;
@@ -267,13 +414,15 @@ impl MemoryStore {
         );
         inner.bytes.fetch_add(size, Ordering::Relaxed);
         inner.entries.fetch_add(1, Ordering::Relaxed);
+        PutOutcome::Stored
     }
 
     /// Drops expired entries, then the least recently used, until the shard uses at most
-    /// 90% of `target`.
+    /// 90% of `target`. The bytes subtracted are those of the entries removed, one by one, so
+    /// the accounting cannot drift from what the shard holds.
     fn evict(&self, shard: &mut Shard, target: u64) {
         let inner = &self.inner;
-        let now = now_ms();
+        let now = self.now();
         let before_len = shard.map.len() as u64;
         let mut freed = 0;
         shard.map.retain(|_, slot| {
@@ -283,28 +432,40 @@ impl MemoryStore {
             }
             keep
         });
-        let mut used = shard.bytes - freed;
         let goal = target - target / 10;
-        if used > goal {
-            // Oldest first, by last-access tick, without cloning keys.
+        if shard.bytes - freed > goal {
+            // Oldest first, by last-access tick, without cloning keys. Many entries may share
+            // the cutoff millisecond (a burst of inserts): only as many of them go as needed.
             let mut by_age: Vec<(u64, u64)> = shard
                 .map
                 .values()
                 .map(|slot| (slot.last_access.load(Ordering::Relaxed), slot.size))
                 .collect();
             by_age.sort_unstable_by_key(|(tick, _)| *tick);
-            let mut cutoff = 0;
+            let mut used = shard.bytes - freed;
+            let (mut cutoff, mut at_cutoff) = (0, 0usize);
             for (tick, size) in by_age {
                 if used <= goal {
                     break;
                 }
                 used -= size;
-                freed += size;
-                cutoff = tick;
+                if tick != cutoff {
+                    cutoff = tick;
+                    at_cutoff = 0;
+                }
+                at_cutoff += 1;
             }
-            shard
-                .map
-                .retain(|_, slot| slot.last_access.load(Ordering::Relaxed) > cutoff);
+            shard.map.retain(|_, slot| {
+                let tick = slot.last_access.load(Ordering::Relaxed);
+                let evict = tick < cutoff || (tick == cutoff && at_cutoff > 0);
+                if tick == cutoff && evict {
+                    at_cutoff -= 1;
+                }
+                if evict {
+                    freed += slot.size;
+                }
+                !evict
+            });
         }
         shard.bytes -= freed;
         inner.bytes.fetch_sub(freed, Ordering::Relaxed);
@@ -348,7 +509,32 @@ impl MemoryStore {
     }
 }
 
+/// The namespace generation cells a layer's hits check ([`Store::resolve_namespaces`]).
+struct Cells(Box<[Arc<AtomicU64>]>);
+
 impl Store for MemoryStore {
+    fn resolve_namespaces(&self, namespaces: &[Arc<str>]) -> Option<NamespaceToken> {
+        Some(Arc::new(Cells(self.generation_cells(namespaces))))
+    }
+
+    fn ready_hit(&self, hit: &HitRequest<'_>) -> Option<Response<Bytes>> {
+        let cells = hit.token?.downcast_ref::<Cells>()?;
+        self.serve_ready(hit, &cells.0)
+    }
+
+    fn put_entry<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        entry: &'a Envelope,
+        ttl: Duration,
+    ) -> StoreFuture<'a, PutOutcome> {
+        // The entry the cache just built: not decoded again.
+        let prepared = Prepared::from_encoded(entry, &value);
+        let outcome = self.insert_prepared(key, value, Some(prepared), ttl);
+        Box::pin(std::future::ready(Ok(outcome)))
+    }
+
     fn get<'a>(&'a self, key: &'a str, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Lookup> {
         let lookup = Lookup::new(self.read(key), self.generations_now(namespaces));
         Box::pin(std::future::ready(Ok(lookup)))
@@ -374,9 +560,8 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(list)))
     }
 
-    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
-        self.insert(key, value, ttl);
-        Box::pin(std::future::ready(Ok(())))
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, PutOutcome> {
+        Box::pin(std::future::ready(Ok(self.insert(key, value, ttl))))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
@@ -399,12 +584,25 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(self.remove_matching(pattern))))
     }
 
+    fn scope_generation<'a>(&'a self, scope: &'a str, lifetime: Duration) -> StoreFuture<'a, u64> {
+        Box::pin(std::future::ready(Ok(self.touch_scope(scope, lifetime))))
+    }
+
+    fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.scopes.write().remove(scope.as_bytes());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     fn entries(&self) -> Option<u64> {
         Some(self.inner.entries.load(Ordering::Relaxed))
     }
 
     fn memory_bytes(&self) -> Option<u64> {
         Some(self.bytes())
+    }
+
+    fn max_entry_body(&self) -> Option<u64> {
+        Some(self.inner.shard_max_bytes.saturating_sub(ENTRY_ALLOWANCE))
     }
 
     fn default_compression_threshold(&self) -> Option<usize> {
@@ -491,6 +689,110 @@ mod tests {
         assert!(store.read("k19").is_some());
         let counted = store.inner.shards[0].read().map.len() as u64;
         assert_eq!(store.entries(), Some(counted));
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put { key: u8, len: usize, ttl_ms: u64 },
+        Get { key: u8 },
+        Delete { key: u8 },
+        Advance { ms: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..24, 0usize..2500, 1u64..60).prop_map(|(key, len, ttl_ms)| Op::Put { key, len, ttl_ms }),
+            3 => (0u8..24).prop_map(|key| Op::Get { key }),
+            1 => (0u8..24).prop_map(|key| Op::Delete { key }),
+            2 => (0u64..5).prop_map(|ms| Op::Advance { ms }),
+        ]
+    }
+
+    /// (bytes, entries) the shards really hold.
+    fn held(store: &MemoryStore) -> (u64, u64) {
+        store
+            .inner
+            .shards
+            .iter()
+            .fold((0, 0), |(bytes, entries), shard| {
+                let shard = shard.read();
+                let sum: u64 = shard.map.values().map(|slot| slot.size).sum();
+                assert_eq!(sum, shard.bytes, "a shard's own count drifted");
+                (bytes + sum, entries + shard.map.len() as u64)
+            })
+    }
+
+    proptest! {
+        /// Against a reference model: the store returns only what was last put and is not
+        /// expired, keeps what it just stored, counts exactly the bytes and entries it holds,
+        /// never holds more than its bound, and evicts only as much as it needs.
+        #[test]
+        fn accounting_matches_a_reference_model(
+            max_bytes in 6_000u64..40_000,
+            shards in prop_oneof![Just(1usize), Just(2), Just(4)],
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let mut store = MemoryStore::builder().max_bytes(max_bytes).shards(shards).build();
+            let clock = Arc::new(AtomicU64::new(1_000));
+            Arc::get_mut(&mut store.inner).unwrap().clock = Clock::Manual(Arc::clone(&clock));
+            let shard_max = store.inner.shard_max_bytes;
+            // key -> (value, expires_at)
+            let mut model: HashMap<String, (Bytes, u64)> = HashMap::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                let now = clock.load(Ordering::Relaxed);
+                match op {
+                    Op::Put { key, len, ttl_ms } => {
+                        let key = format!("k{key}");
+                        let value = Bytes::from(vec![i as u8; len]);
+                        let size = key.len() as u64 + len as u64 + ENTRY_OVERHEAD;
+                        let (live_before, largest) = {
+                            let shard = store.shard(key.as_bytes()).read();
+                            shard.map.iter()
+                                .filter(|(k, slot)| &***k != key.as_bytes() && slot.expires_at > now)
+                                .fold((0u64, 0u64), |(sum, max), (_, slot)| (sum + slot.size, max.max(slot.size)))
+                        };
+                        let outcome = run(store.put(&key, value.clone(), Duration::from_millis(ttl_ms)));
+                        model.remove(&key);
+                        if size > shard_max {
+                            prop_assert_eq!(outcome, PutOutcome::TooLarge);
+                            prop_assert!(store.read(&key).is_none());
+                        } else {
+                            prop_assert_eq!(outcome, PutOutcome::Stored);
+                            prop_assert_eq!(store.read(&key), Some(value.clone()));
+                            model.insert(key.clone(), (value, now + ttl_ms));
+                            let target = shard_max - size;
+                            let goal = target - target / 10;
+                            let kept = store.shard(key.as_bytes()).read().bytes;
+                            let floor = (live_before + size).min((goal + size).saturating_sub(largest));
+                            prop_assert!(kept >= floor, "kept {} bytes, at least {} expected", kept, floor);
+                        }
+                    }
+                    Op::Get { key } => {
+                        let key = format!("k{key}");
+                        if let Some(value) = store.read(&key) {
+                            let (want, expires_at) = model.get(&key).expect("a value never put");
+                            prop_assert_eq!(&value, want);
+                            prop_assert!(*expires_at > now);
+                        }
+                    }
+                    Op::Delete { key } => {
+                        let key = format!("k{key}");
+                        run(store.delete(&key));
+                        model.remove(&key);
+                        prop_assert!(store.read(&key).is_none());
+                    }
+                    Op::Advance { ms } => {
+                        clock.fetch_add(ms, Ordering::Relaxed);
+                    }
+                }
+                let (bytes, entries) = held(&store);
+                prop_assert_eq!(store.bytes(), bytes);
+                prop_assert_eq!(store.entries(), Some(entries));
+                prop_assert!(bytes <= max_bytes, "{} bytes held, bound {}", bytes, max_bytes);
+            }
+        }
     }
 
     #[test]

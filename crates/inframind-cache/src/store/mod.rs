@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response};
 
+use crate::envelope::Envelope;
 use crate::error::StoreError;
 
 pub(crate) mod glob;
@@ -95,6 +97,87 @@ impl fmt::Debug for Generations {
     }
 }
 
+/// A store's own handle on a layer's namespaces, made once when the layer is built
+/// ([`Store::resolve_namespaces`]) and handed back with every [`HitRequest`]: what the store
+/// needs to check their generations without looking them up by name on each hit.
+pub type NamespaceToken = Arc<dyn std::any::Any + Send + Sync>;
+
+/// A request a store may answer at once from an entry it keeps ready ([`Store::ready_hit`]).
+#[non_exhaustive]
+pub struct HitRequest<'a> {
+    /// The entry's key (as [`Store::get`] gets it, here as its ASCII bytes: a hit does not
+    /// spend time proving them UTF-8).
+    pub key: &'a [u8],
+    /// The layer's namespaces, whose current generations the entry must have been computed
+    /// under.
+    pub namespaces: &'a [Arc<str>],
+    /// What [`Store::resolve_namespaces`] made of `namespaces`, if anything.
+    pub token: Option<&'a NamespaceToken>,
+    /// The request's path scope (ASCII bytes), whose generation the entry must also have
+    /// recorded (after the namespaces'); `None` when the layer does not use scopes. A missing
+    /// scope is lost.
+    pub scope: Option<&'a [u8]>,
+    /// The time, in milliseconds since the Unix epoch, freshness is judged at.
+    pub now_ms: u64,
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+    /// A HEAD request: answer with the head and an empty body.
+    pub head_only: bool,
+    fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
+}
+
+impl<'a> HitRequest<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        key: &'a [u8],
+        namespaces: &'a [Arc<str>],
+        token: Option<&'a NamespaceToken>,
+        scope: Option<&'a [u8]>,
+        now_ms: u64,
+        headers: &'a HeaderMap,
+        head_only: bool,
+        fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
+    ) -> Self {
+        Self {
+            key,
+            namespaces,
+            token,
+            scope,
+            now_ms,
+            headers,
+            head_only,
+            fresh_status,
+        }
+    }
+
+    /// The `Cache-Status` value of a fresh hit with `ttl_secs` seconds of freshness left, as
+    /// the layer renders it.
+    pub fn fresh_cache_status(&self, ttl_secs: u64) -> HeaderValue {
+        (self.fresh_status)(ttl_secs)
+    }
+}
+
+impl fmt::Debug for HitRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HitRequest")
+            .field("key", &String::from_utf8_lossy(self.key))
+            .field("scope", &self.scope.map(String::from_utf8_lossy))
+            .field("now_ms", &self.now_ms)
+            .field("head_only", &self.head_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Store::put`] did with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PutOutcome {
+    /// The entry is stored.
+    Stored,
+    /// The entry is larger than the store keeps; nothing was stored.
+    TooLarge,
+}
+
 /// A place to keep encoded cache entries.
 ///
 /// Keys are strings `{namespace}:{digest}`. Each namespace (`a`, `a:b`, ... of a key's
@@ -115,17 +198,84 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Resolves a layer's namespaces once, when the layer is built, into whatever the store
+    /// wants handed back in each [`HitRequest`]. The default resolves nothing.
+    fn resolve_namespaces(&self, namespaces: &[Arc<str>]) -> Option<NamespaceToken> {
+        let _ = namespaces;
+        None
+    }
+
+    /// A fresh hit the store answers by itself, for stores that keep entries ready to serve
+    /// (in process); `None`, the default, hands the request to [`try_get`](Self::try_get)
+    /// and [`get`](Self::get), which is always correct.
+    ///
+    /// A store that answers must answer as the cache would: only an entry that is fresh at
+    /// `now_ms` and was computed under the current generations of `namespaces` (and
+    /// `scope`), with its stored headers, `Age`, `X-Cache: HIT`, a `Cache-Status` from
+    /// [`HitRequest::fresh_cache_status`], `304 Not Modified` for a matching
+    /// `If-None-Match`, and an empty body for HEAD. Return `None` for anything else
+    /// (`If-Modified-Since`, compressed bodies...). The cache counts the hit.
+    fn ready_hit(&self, hit: &HitRequest<'_>) -> Option<Response<Bytes>> {
+        let _ = hit;
+        None
+    }
+
+    /// [`put`](Self::put), with the entry `value` encodes at hand: a store that keeps
+    /// entries decoded may use `entry` instead of decoding `value` again. The default puts
+    /// `value`.
+    fn put_entry<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        entry: &'a Envelope,
+        ttl: Duration,
+    ) -> StoreFuture<'a, PutOutcome> {
+        let _ = entry;
+        self.put(key, value, ttl)
+    }
+
     /// The current generations of `namespaces`, creating the ones that do not exist yet.
     fn generations<'a>(&'a self, namespaces: &'a [Arc<str>]) -> StoreFuture<'a, Vec<u64>>;
 
-    /// Stores `value` under `key` for `ttl`.
-    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Stores `value` under `key` for `ttl`, and says whether it did: a store that cannot keep
+    /// an entry (larger than it allows) answers [`PutOutcome::TooLarge`] rather than dropping
+    /// it silently, so the cache never reports `stored` for it.
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, PutOutcome>;
 
     /// Deletes `key`; whether it existed.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
 
     /// Gives `namespace` a new generation, invalidating every entry in it and below it.
     fn bump_namespace<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, ()>;
+
+    /// The generation of path scope `scope`, creating it when it does not exist, and keeping
+    /// it for at least `lifetime`.
+    ///
+    /// A path scope (`@p:` and 32 hex digits) stands for every entry of one URI path, all
+    /// query variants included: the cache lists it after the namespaces in
+    /// [`get`](Self::get), records its generation in each entry, and drops it when an unsafe
+    /// request (POST, PUT, PATCH, DELETE) to the path succeeds. Unlike a namespace, which
+    /// lives as long as the store, a scope may expire once its entries have: so a scope that
+    /// is missing must read as lost (`Lookup::generations` is `None`), never as a fresh
+    /// start. The default keeps it as a namespace, with [`generations`](Self::generations).
+    fn scope_generation<'a>(&'a self, scope: &'a str, lifetime: Duration) -> StoreFuture<'a, u64> {
+        let _ = lifetime;
+        Box::pin(async move {
+            let scope: [Arc<str>; 1] = [Arc::from(scope)];
+            let generations = self.generations(&scope).await?;
+            generations
+                .first()
+                .copied()
+                .ok_or_else(|| StoreError::Protocol("no generation for a scope".into()))
+        })
+    }
+
+    /// Drops path scope `scope`: every entry recorded under it is invalidated (see
+    /// [`scope_generation`](Self::scope_generation)). The default gives it a new generation
+    /// with [`bump_namespace`](Self::bump_namespace).
+    fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
+        self.bump_namespace(scope)
+    }
 
     /// Deletes every key matching the Redis-style glob `pattern`; how many were deleted.
     /// Implementations must not block the backend (Redis: `SCAN` and `UNLINK`, never `KEYS`).
@@ -139,6 +289,13 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// The bytes the store's entries occupy now, when it can tell cheaply (the spec's
     /// `cache_memory_bytes`).
     fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// The largest body, in bytes, an entry of this store can hold, when the store has such a
+    /// limit (`None`, the default, means no limit short of the layer's `max_body`). A layer's
+    /// builder rejects a larger `max_body` and lowers its default to this.
+    fn max_entry_body(&self) -> Option<u64> {
         None
     }
 

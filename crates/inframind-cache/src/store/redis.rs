@@ -6,10 +6,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Generations, Lookup, Store, StoreFuture, fresh_generation, glob};
+use super::{Generations, Lookup, PutOutcome, Store, StoreFuture, fresh_generation, glob};
 use crate::error::StoreError;
 
 const GENERATION_MARK: &str = "@gen:";
+/// Marks the keys of entries, so glob deletion tells them from anything else under the prefix.
+const ENTRY_MARK: &str = "@e:";
 
 /// A [`Store`] on Redis, through the `redis` crate's [`ConnectionManager`]: one multiplexed
 /// connection shared by every request, re-established in the background after an outage.
@@ -18,10 +20,15 @@ const GENERATION_MARK: &str = "@gen:";
 /// - Every command is bounded by a timeout (default 250 ms); a timeout is a
 ///   [`StoreError::Timeout`], which the layer counts and serves around.
 /// - Namespace invalidation is one `SET` of a fresh random generation (O(1) whatever the number
-///   of entries). Other globs use `SCAN ... MATCH` and `UNLINK` in batches, never `KEYS`, and
-///   delete only keys shaped like cache entries (`{namespace}:{64 hex digits}`), so `*` on a
-///   database shared with other data removes only the cache's entries.
+///   of entries). Other globs use `SCAN ... MATCH` and `UNLINK` in batches, never `KEYS`.
+/// - Keys: an entry `{namespace}:{digest}` lives under `{key_prefix}@e:{namespace}:{digest}`
+///   ([`redis_key`](Self::redis_key)), a namespace generation under
+///   `{key_prefix}@gen:{namespace}`. Glob deletion matches only the `@e:` keys, so `*` on a
+///   database shared with other data, even under the same prefix, removes only the cache's
+///   entries.
 /// - An optional key prefix (for example `myapp:`) puts every key this store writes under it.
+/// - A generation key that does not hold a number (written by something else) is replaced by
+///   a fresh generation, as if its namespace had been invalidated.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), inframind_cache::StoreError> {
@@ -157,9 +164,13 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    fn entry_key(&self, key: &str) -> String {
-        let mut out = String::with_capacity(self.key_prefix.len() + key.len());
+    /// The Redis key the entry under `key` (as built by
+    /// [`CacheLayer::key_for`](crate::CacheLayer::key_for)) is stored under:
+    /// `{key_prefix}@e:{key}`.
+    pub fn redis_key(&self, key: &str) -> String {
+        let mut out = String::with_capacity(self.key_prefix.len() + ENTRY_MARK.len() + key.len());
         out.push_str(&self.key_prefix);
+        out.push_str(ENTRY_MARK);
         out.push_str(key);
         out
     }
@@ -184,11 +195,8 @@ impl RedisStore {
     }
 }
 
-fn parse_generation(raw: &[u8]) -> Result<u64, StoreError> {
-    std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| StoreError::Protocol("a generation key does not hold a number".into()))
+fn parse_generation(raw: &[u8]) -> Option<u64> {
+    std::str::from_utf8(raw).ok().and_then(|s| s.parse().ok())
 }
 
 impl Store for RedisStore {
@@ -198,7 +206,7 @@ impl Store for RedisStore {
             for ns in namespaces {
                 cmd.arg(self.generation_key(ns));
             }
-            cmd.arg(self.entry_key(key));
+            cmd.arg(self.redis_key(key));
             let mut conn = self.conn.clone();
             let mut values: Vec<Option<Vec<u8>>> = self.run(cmd.query_async(&mut conn)).await?;
             if values.len() != namespaces.len() + 1 {
@@ -207,9 +215,14 @@ impl Store for RedisStore {
             let value = values.pop().flatten().map(Bytes::from);
             let mut generations = Some(Generations::new());
             for raw in values {
-                match (raw, generations.as_mut()) {
-                    (Some(raw), Some(list)) => {
-                        if !list.push(parse_generation(&raw)?) {
+                // A generation that is missing or not a number is lost: the lookup is a miss,
+                // and the fill's `generations` call replaces it.
+                match (
+                    raw.as_deref().and_then(parse_generation),
+                    generations.as_mut(),
+                ) {
+                    (Some(generation), Some(list)) => {
+                        if !list.push(generation) {
                             generations = None;
                         }
                     }
@@ -234,33 +247,43 @@ impl Store for RedisStore {
             }
             let mut conn = self.conn.clone();
             let values: Vec<Option<Vec<u8>>> = self.run(pipe.query_async(&mut conn)).await?;
-            values
-                .into_iter()
-                .map(|raw| {
-                    raw.ok_or_else(|| StoreError::Protocol("a generation key vanished".into()))
-                        .and_then(|raw| parse_generation(&raw))
-                })
-                .collect()
+            let mut out = Vec::with_capacity(values.len());
+            for (ns, raw) in namespaces.iter().zip(values) {
+                match raw.as_deref().and_then(parse_generation) {
+                    Some(generation) => out.push(generation),
+                    None => {
+                        // Not a number (or gone again): heal it with a new generation, which
+                        // invalidates nothing that could have been served under it.
+                        let fresh = fresh_generation();
+                        let mut set = redis::cmd("SET");
+                        set.arg(self.generation_key(ns)).arg(fresh);
+                        self.run(set.query_async::<()>(&mut conn)).await?;
+                        out.push(fresh);
+                    }
+                }
+            }
+            Ok(out)
         })
     }
 
-    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
+    fn put<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, PutOutcome> {
         Box::pin(async move {
             let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
             let mut cmd = redis::cmd("SET");
-            cmd.arg(self.entry_key(key))
+            cmd.arg(self.redis_key(key))
                 .arg(value.as_ref())
                 .arg("PX")
                 .arg(millis);
             let mut conn = self.conn.clone();
-            self.run(cmd.query_async::<()>(&mut conn)).await
+            self.run(cmd.query_async::<()>(&mut conn)).await?;
+            Ok(PutOutcome::Stored)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut cmd = redis::cmd("UNLINK");
-            cmd.arg(self.entry_key(key));
+            cmd.arg(self.redis_key(key));
             let mut conn = self.conn.clone();
             let removed: u64 = self.run(cmd.query_async(&mut conn)).await?;
             Ok(removed > 0)
@@ -277,10 +300,45 @@ impl Store for RedisStore {
         })
     }
 
+    fn scope_generation<'a>(&'a self, scope: &'a str, lifetime: Duration) -> StoreFuture<'a, u64> {
+        // Read, create or extend in one step, without Redis 7's `PEXPIRE ... GT`.
+        const SCRIPT: &str = "local g = redis.call('GET', KEYS[1]) \
+            if not g or not tonumber(g) then \
+              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end \
+            if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then \
+              redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+            return g";
+        Box::pin(async move {
+            let millis = lifetime.as_millis().clamp(1, u128::from(u64::MAX >> 1)) as u64;
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(SCRIPT)
+                .arg(1)
+                .arg(self.generation_key(scope))
+                .arg(fresh_generation().to_string())
+                .arg(millis);
+            let mut conn = self.conn.clone();
+            let raw: Vec<u8> = self.run(cmd.query_async(&mut conn)).await?;
+            parse_generation(&raw)
+                .ok_or_else(|| StoreError::Protocol("a scope generation is not a number".into()))
+        })
+    }
+
+    fn drop_scope<'a>(&'a self, scope: &'a str) -> StoreFuture<'a, ()> {
+        // A missing scope reads as lost: deleting it invalidates its entries, and leaves no
+        // key behind.
+        Box::pin(async move {
+            let mut cmd = redis::cmd("UNLINK");
+            cmd.arg(self.generation_key(scope));
+            let mut conn = self.conn.clone();
+            self.run(cmd.query_async::<u64>(&mut conn)).await?;
+            Ok(())
+        })
+    }
+
     fn delete_matching<'a>(&'a self, pattern: &'a str) -> StoreFuture<'a, u64> {
         Box::pin(async move {
-            let full_pattern = format!("{}{pattern}", glob::escape(&self.key_prefix));
-            let generation_prefix = self.generation_key("");
+            let marked = self.redis_key("");
+            let full_pattern = format!("{}{pattern}", glob::escape(&marked));
             let mut conn = self.conn.clone();
             let mut cursor: u64 = 0;
             let mut deleted = 0;
@@ -298,10 +356,8 @@ impl Store for RedisStore {
                 let keys: Vec<String> = keys
                     .into_iter()
                     .filter(|key| {
-                        !key.starts_with(&generation_prefix)
-                            && key
-                                .strip_prefix(&*self.key_prefix)
-                                .is_some_and(crate::key::is_entry_key)
+                        key.strip_prefix(marked.as_str())
+                            .is_some_and(crate::key::is_entry_key)
                     })
                     .collect();
                 if !keys.is_empty() {

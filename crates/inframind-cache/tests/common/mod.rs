@@ -190,9 +190,12 @@ pub async fn prefix_invalidation(handle: inframind_cache::CacheHandle) {
     };
     hits(["MISS"; 4]).await;
     hits(["HIT"; 4]).await;
-    assert_eq!(handle.invalidate("assessments:list*").await.unwrap(), 0);
+    handle
+        .invalidate_namespace("assessments:list")
+        .await
+        .unwrap();
     hits(["MISS", "HIT", "HIT", "HIT"]).await;
-    handle.invalidate("assessments:*").await.unwrap();
+    handle.invalidate_namespace("assessments").await.unwrap();
     hits(["MISS", "MISS", "HIT", "HIT"]).await;
     hits(["HIT"; 4]).await;
     // An exact key.
@@ -206,8 +209,16 @@ pub async fn prefix_invalidation(handle: inframind_cache::CacheHandle) {
     assert!(handle.invalidate_key(&key).await.unwrap());
     hits(["HIT", "HIT", "HIT", "MISS"]).await;
     // A glob that is not a namespace prefix: SCAN/UNLINK or the store's own matching.
-    assert_eq!(handle.invalidate("*:list:*").await.unwrap(), 3);
+    assert_eq!(handle.invalidate_matching("*:list:*").await.unwrap(), 3);
     hits(["MISS", "HIT", "MISS", "MISS"]).await;
-    assert!(handle.invalidate("").await.is_err());
-    assert!(handle.invalidate("@gen:x").await.is_err());
+    assert!(handle.invalidate_matching("").await.is_err());
+    assert!(handle.invalidate_matching("@gen:x").await.is_err());
+    assert!(handle.invalidate_namespace("").await.is_err());
+    assert!(handle.invalidate_namespace("a*").await.is_err());
+    // The earlier one-call form still does what it says, and refuses a bare namespace.
+    #[allow(deprecated)]
+    {
+        assert_eq!(handle.invalidate("users:*").await.unwrap(), 0);
+        assert!(handle.invalidate("users").await.is_err());
+    }
 }

@@ -1,31 +1,13 @@
-use super::body::ResponseBody;
-use super::service::response_length;
-use super::table::{STATUS_ERROR, Slot};
+//! [`ResponseFuture`]: counts the request when the inner service answers (or fails, or the
+//! future is dropped first), and hands the response body on.
+
+use super::body::{ResponseBody, Tracking, response_length};
 use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
-
-/// One request being measured. Dropping it (the response arrived, or the request future was
-/// cancelled) takes the request out of `http_requests_in_progress`.
-#[derive(Debug)]
-pub(crate) struct Tracking {
-    pub(crate) slot: Slot,
-    pub(crate) start: Instant,
-    pub(crate) trace: Option<Box<str>>,
-}
-
-impl Drop for Tracking {
-    fn drop(&mut self) {
-        if let Some(entry) = self.slot.entry() {
-            entry.in_progress.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
 
 pin_project! {
     /// The response future of [`MetricsService`](crate::MetricsService).
@@ -34,14 +16,16 @@ pin_project! {
         #[pin]
         inner: F,
         tracking: Option<Tracking>,
+        until_end: bool,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn tracked(inner: F, tracking: Tracking) -> Self {
+    pub(crate) fn tracked(inner: F, tracking: Tracking, until_end: bool) -> Self {
         Self {
             inner,
             tracking: Some(tracking),
+            until_end,
         }
     }
 
@@ -49,6 +33,7 @@ impl<F> ResponseFuture<F> {
         Self {
             inner,
             tracking: None,
+            until_end: false,
         }
     }
 }
@@ -63,29 +48,36 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        let Some(t) = this.tracking.take() else {
+        let Some(mut t) = this.tracking.take() else {
             return Poll::Ready(result.map(|r| r.map(ResponseBody::untracked)));
         };
-        let nanos = u64::try_from(t.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         Poll::Ready(match result {
             Ok(res) => {
-                t.slot
-                    .finish(res.status().as_u16(), nanos, t.trace.as_deref());
-                match response_length(&res) {
-                    Some(len) => {
-                        if let Some(entry) = t.slot.entry() {
-                            entry.observe_response_size(len);
-                        }
-                        Ok(res.map(ResponseBody::untracked))
-                    }
-                    None => {
-                        let slot = t.slot.clone();
-                        Ok(res.map(|b| ResponseBody::counting(b, slot, false)))
-                    }
+                let status = res.status().as_u16();
+                if !*this.until_end {
+                    t.finish(Some(status));
                 }
+                let len = response_length(&res);
+                if let (Some(len), Some(entry)) = (len, t.slot.entry()) {
+                    entry.observe_response_size(len);
+                }
+                let slot = t.slot.clone();
+                let until_end = *this.until_end;
+                Ok(res.map(|b| {
+                    let body = match len {
+                        Some(_) => ResponseBody::untracked(b),
+                        None => ResponseBody::counting(b, slot, false),
+                    };
+                    if until_end {
+                        body.timed(t, status)
+                    } else {
+                        drop(t);
+                        body
+                    }
+                }))
             }
             Err(e) => {
-                t.slot.finish(STATUS_ERROR, nanos, t.trace.as_deref());
+                t.finish(None);
                 Err(e)
             }
         })

@@ -1,16 +1,16 @@
+//! [`MetricsLayer`]: the configuration, and the [`Layer`] impl building [`MetricsService`]s.
+
+use super::config::{CACHE_SLOTS, DurationUntil, Shared};
+#[cfg(feature = "axum")]
+use super::endpoint::AxumEndpoint;
 use super::endpoint::{DefaultEndpoint, EndpointFn, EndpointLabel};
 use super::service::{CountRequestBodies, KnownLength, MetricsService};
-use super::table::EndpointEntry;
-use super::table::HttpTable;
 use crate::Metrics;
 use http::{Extensions, Uri};
 use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-
-/// Endpoint cache slots per layer.
-const CACHE_SLOTS: usize = 64;
 use tower_layer::Layer;
 
 /// A tower layer recording the HTTP families of a [`Metrics`] registry.
@@ -31,19 +31,11 @@ impl<E, R> Clone for MetricsLayer<E, R> {
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Shared<E> {
-    pub(crate) table: Arc<HttpTable>,
-    /// One cached endpoint per service built by this layer (round-robin over the slots).
-    pub(crate) cache: Arc<[OnceLock<Arc<EndpointEntry>>; CACHE_SLOTS]>,
-    pub(crate) next_slot: Arc<AtomicUsize>,
-    pub(crate) endpoint: E,
-    pub(crate) excluded: Vec<Box<str>>,
-    pub(crate) exemplars: bool,
-}
-
 impl MetricsLayer {
-    /// A layer recording into `metrics`, labelling by axum's `MatchedPath` (feature `axum`).
+    /// A layer recording into `metrics`, labelling requests by their
+    /// [`RouteTemplate`](crate::http::RouteTemplate) extension ([`DefaultEndpoint`]); use
+    /// [`MetricsLayer::axum`] in an axum application, or
+    /// [`endpoint_fn`](MetricsLayer::endpoint_fn).
     pub fn new(metrics: &Metrics) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -53,9 +45,48 @@ impl MetricsLayer {
                 endpoint: DefaultEndpoint,
                 excluded: Vec::new(),
                 exemplars: true,
+                until: DurationUntil::default(),
             }),
             request_bodies: PhantomData,
         }
+    }
+}
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl MetricsLayer<AxumEndpoint> {
+    /// A layer recording into `metrics`, labelling requests by axum's `MatchedPath`
+    /// ([`AxumEndpoint`]).
+    pub fn axum(metrics: &Metrics) -> Self {
+        MetricsLayer::new(metrics).endpoint_label(AxumEndpoint::default())
+    }
+}
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl<R> MetricsLayer<AxumEndpoint, R> {
+    /// Labels requests under a `Router::nest_service(prefix, ...)` mount as
+    /// `{prefix}/{*rest}`: axum gives them no `MatchedPath`, so they would otherwise be
+    /// unmatched.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use inframind_metrics::{Metrics, MetricsLayer};
+    ///
+    /// let metrics = Metrics::new();
+    /// let app: Router = Router::new()
+    ///     .route("/health", get(|| async { "ok" }))
+    ///     .nest_service("/static", tower::service_fn(|_req| async {
+    ///         Ok::<_, std::convert::Infallible>(axum::response::Response::new(axum::body::Body::empty()))
+    ///     }))
+    ///     .layer(MetricsLayer::axum(&metrics).nested_service("/static"));
+    /// # let _ = app;
+    /// ```
+    #[must_use]
+    pub fn nested_service(mut self, prefix: &str) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.endpoint = std::mem::take(&mut shared.endpoint).nested_service(prefix);
+        self
     }
 }
 
@@ -79,6 +110,15 @@ impl<E: Clone, R> MetricsLayer<E, R> {
     #[must_use]
     pub fn exemplars(mut self, enabled: bool) -> Self {
         self.shared_mut().exemplars = enabled;
+        self
+    }
+
+    /// Where `http_request_duration_seconds` stops the clock: at the response head (the
+    /// default) or once the response body is sent ([`DurationUntil::ResponseEnd`], for
+    /// streamed responses).
+    #[must_use]
+    pub fn duration_until(mut self, until: DurationUntil) -> Self {
+        self.shared_mut().until = until;
         self
     }
 
@@ -115,16 +155,8 @@ impl<E: Clone, R> MetricsLayer<E, R> {
 
     /// Labels requests with any [`EndpointLabel`].
     pub fn endpoint_label<E2: EndpointLabel>(self, endpoint: E2) -> MetricsLayer<E2, R> {
-        let shared = Arc::unwrap_or_clone(self.shared);
         MetricsLayer {
-            shared: Arc::new(Shared {
-                table: shared.table,
-                cache: shared.cache,
-                next_slot: shared.next_slot,
-                endpoint,
-                excluded: shared.excluded,
-                exemplars: shared.exemplars,
-            }),
+            shared: Arc::new(Arc::unwrap_or_clone(self.shared).with_endpoint(endpoint)),
             request_bodies: PhantomData,
         }
     }

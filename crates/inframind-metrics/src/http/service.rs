@@ -1,7 +1,10 @@
-use super::body::{RequestBody, ResponseBody};
+//! [`MetricsService`]: resolves a request's series, starts its timing, and wraps the inner
+//! service's future.
+
+use super::body::{RequestBody, ResponseBody, Tracking, content_length};
+use super::config::{DurationUntil, Shared};
 use super::endpoint::{DefaultEndpoint, EndpointLabel};
-use super::future::{ResponseFuture, Tracking};
-use super::layer::Shared;
+use super::future::ResponseFuture;
 use super::table::{UNMATCHED_ENDPOINT, method_index};
 use super::trace;
 use http::{Request, Response};
@@ -50,16 +53,6 @@ impl<S, E, R> MetricsService<S, E, R> {
     }
 }
 
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Request bodies are measured only when their length is known up front (`Content-Length` or
 /// an exact size hint); the inner service sees the request body unchanged. The default.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +76,10 @@ enum Begin {
 }
 
 impl<S, E: EndpointLabel, R> MetricsService<S, E, R> {
+    fn until_end(&self) -> bool {
+        self.shared.until == DurationUntil::ResponseEnd
+    }
+
     fn begin<B: Body>(&self, req: &Request<B>) -> Begin {
         let shared = &*self.shared;
         let endpoint = shared.endpoint.endpoint(req.uri(), req.extensions());
@@ -121,6 +118,7 @@ impl<S, E: EndpointLabel, R> MetricsService<S, E, R> {
             slot,
             start: Instant::now(),
             trace,
+            finished: false,
         };
         Begin::Tracked {
             tracking,
@@ -149,7 +147,8 @@ where
         match self.begin(&req) {
             Begin::Excluded => ResponseFuture::untracked(self.inner.call(req)),
             Begin::Tracked { tracking, .. } => {
-                ResponseFuture::tracked(self.inner.call(req), tracking)
+                let until_end = self.until_end();
+                ResponseFuture::tracked(self.inner.call(req), tracking, until_end)
             }
         }
     }
@@ -180,23 +179,22 @@ where
                 tracking,
                 request_size_known: true,
             } => {
-                ResponseFuture::tracked(self.inner.call(req.map(RequestBody::untracked)), tracking)
+                let until_end = self.until_end();
+                ResponseFuture::tracked(
+                    self.inner.call(req.map(RequestBody::untracked)),
+                    tracking,
+                    until_end,
+                )
             }
             Begin::Tracked {
                 tracking,
                 request_size_known: false,
             } => {
                 let slot = tracking.slot.clone();
+                let until_end = self.until_end();
                 let req = req.map(|b| RequestBody::counting(b, slot, true));
-                ResponseFuture::tracked(self.inner.call(req), tracking)
+                ResponseFuture::tracked(self.inner.call(req), tracking, until_end)
             }
         }
     }
-}
-
-pub(crate) fn response_length<B: Body>(res: &Response<B>) -> Option<u64> {
-    res.body()
-        .size_hint()
-        .exact()
-        .or_else(|| content_length(res.headers()))
 }

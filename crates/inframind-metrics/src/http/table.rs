@@ -1,14 +1,13 @@
 //! The HTTP series store: lock-free on the request path once a series exists, with a hard cap.
+//! [`super::collector`] reads it at scrape time; nothing here knows the exposition format.
 
 use crate::buckets::Buckets;
-use crate::text::{escape_label_value, write_f64};
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The `method` label values, in index order. Unknown methods share `_OTHER`.
 pub(crate) const METHODS: [&str; 10] = [
@@ -24,6 +23,10 @@ pub const OVERFLOW_ENDPOINT: &str = "__overflow__";
 const STATUS_SLOTS: usize = 16;
 /// Status code used for requests whose inner service failed without a response.
 pub(crate) const STATUS_ERROR: u16 = 0;
+/// The `status` of a request dropped before its response head: the client hung up, or a layer
+/// outside [`MetricsLayer`](crate::MetricsLayer) (a timeout) gave up on it. nginx logs such
+/// requests as 499 ("client closed request"), and so does this crate.
+pub const ABANDONED_STATUS: u16 = 499;
 
 pub(crate) fn method_index(method: &http::Method) -> usize {
     use http::Method;
@@ -79,39 +82,30 @@ impl AtomicHistogram {
     pub(crate) fn sum(&self) -> u64 {
         self.sum.load(Ordering::Relaxed)
     }
+
+    /// Per-bucket (not cumulative) counts, `+Inf` last.
+    pub(crate) fn counts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed))
+    }
 }
 
-/// A trace id kept as an exemplar.
+/// The trace id of the latest traced request of a series, kept as the counter's exemplar.
 #[derive(Debug, Clone)]
 pub(crate) struct Exemplar {
     pub(crate) trace_id: Box<str>,
-    pub(crate) value: f64,
-    pub(crate) timestamp: f64,
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    pub(crate) timestamp: SystemTime,
 }
 
 /// One `(method, endpoint, status)` series: the request counter and the duration histogram.
 #[derive(Debug)]
 pub(crate) struct StatusSeries {
-    status: u16,
-    label: Box<str>,
-    requests: AtomicU64,
-    duration: AtomicHistogram,
-    /// Latest exemplar of the counter and of each duration bucket; touched only for traced
-    /// requests, and skipped rather than waited for when another thread holds it.
-    exemplars: Mutex<Option<Box<Exemplars>>>,
-}
-
-#[derive(Debug)]
-struct Exemplars {
-    counter: Option<Exemplar>,
-    buckets: Vec<Option<Exemplar>>,
+    pub(crate) status: u16,
+    pub(crate) label: Box<str>,
+    pub(crate) requests: AtomicU64,
+    pub(crate) duration: AtomicHistogram,
+    /// Latest exemplar of the counter; touched only for traced requests, and skipped rather
+    /// than waited for when another thread holds it.
+    pub(crate) exemplar: Mutex<Option<Exemplar>>,
 }
 
 impl StatusSeries {
@@ -128,33 +122,20 @@ impl StatusSeries {
             label,
             requests: AtomicU64::new(0),
             duration: AtomicHistogram::new(bounds),
-            exemplars: Mutex::new(None),
+            exemplar: Mutex::new(None),
         }
     }
 
     #[inline]
     fn record(&self, nanos: u64, trace_id: Option<&str>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let bucket = self.duration.observe(nanos);
+        self.duration.observe(nanos);
         if let Some(trace_id) = trace_id {
-            if let Some(mut guard) = self.exemplars.try_lock() {
-                let n = self.duration.counts.len();
-                let ex = guard.get_or_insert_with(|| {
-                    Box::new(Exemplars {
-                        counter: None,
-                        buckets: vec![None; n],
-                    })
-                });
-                let exemplar = Exemplar {
+            if let Some(mut guard) = self.exemplar.try_lock() {
+                *guard = Some(Exemplar {
                     trace_id: trace_id.into(),
-                    value: nanos as f64 / 1e9,
-                    timestamp: now_secs(),
-                };
-                ex.counter = Some(Exemplar {
-                    value: 1.0,
-                    ..exemplar.clone()
+                    timestamp: SystemTime::now(),
                 });
-                ex.buckets[bucket] = Some(exemplar);
             }
         }
     }
@@ -164,9 +145,9 @@ impl StatusSeries {
 #[derive(Debug)]
 pub(crate) struct MethodEntry {
     pub(crate) in_progress: AtomicI64,
-    request_size: AtomicHistogram,
-    response_size: AtomicHistogram,
-    statuses: [OnceLock<Box<StatusSeries>>; STATUS_SLOTS],
+    pub(crate) request_size: AtomicHistogram,
+    pub(crate) response_size: AtomicHistogram,
+    pub(crate) statuses: [OnceLock<Box<StatusSeries>>; STATUS_SLOTS],
 }
 
 impl MethodEntry {
@@ -191,7 +172,13 @@ impl MethodEntry {
 
     /// The series of `status`, or `None` when it cannot be created (cap or slots exhausted).
     #[inline]
-    fn status(&self, core: &Core, status: u16, class: bool) -> Option<&StatusSeries> {
+    fn status(
+        &self,
+        core: &Core,
+        bounds: &Arc<[u64]>,
+        status: u16,
+        class: bool,
+    ) -> Option<&StatusSeries> {
         for slot in &self.statuses {
             match slot.get() {
                 Some(s) if s.status == status => return Some(s),
@@ -204,7 +191,7 @@ impl MethodEntry {
                     let mut created = false;
                     let s = slot.get_or_init(|| {
                         created = true;
-                        Box::new(StatusSeries::new(status, class, &core.duration_bounds))
+                        Box::new(StatusSeries::new(status, class, bounds))
                     });
                     if !created && !class {
                         core.release();
@@ -224,19 +211,22 @@ impl MethodEntry {
 pub(crate) struct EndpointEntry {
     core: Arc<Core>,
     name: Box<str>,
-    escaped: Box<str>,
     /// The overflow endpoint records statuses by class (`2xx`, `5xx`, ...).
     overflow: bool,
-    methods: [OnceLock<MethodEntry>; 10],
+    /// Duration bucket bounds of this endpoint, in nanoseconds and in seconds.
+    duration_bounds: Arc<[u64]>,
+    pub(crate) duration_bounds_secs: Arc<[f64]>,
+    pub(crate) methods: [OnceLock<MethodEntry>; 10],
 }
 
 impl EndpointEntry {
-    fn new(core: &Arc<Core>, name: &str, overflow: bool) -> Self {
+    fn new(core: &Arc<Core>, name: &str, overflow: bool, bounds: &RouteBounds) -> Self {
         Self {
             core: Arc::clone(core),
             name: name.into(),
-            escaped: escape_label_value(name).into(),
             overflow,
+            duration_bounds: Arc::clone(&bounds.nanos),
+            duration_bounds_secs: Arc::clone(&bounds.secs),
             methods: Default::default(),
         }
     }
@@ -295,7 +285,7 @@ impl Slot {
         } else {
             status
         };
-        if let Some(series) = entry.status(core, key, class) {
+        if let Some(series) = entry.status(core, &self.endpoint.duration_bounds, key, class) {
             series.record(nanos, trace_id);
             return;
         }
@@ -310,7 +300,7 @@ impl Slot {
         };
         if let Some(series) = overflow
             .method(self.method)
-            .and_then(|e| e.status(core, key, true))
+            .and_then(|e| e.status(core, &overflow.duration_bounds, key, true))
         {
             series.record(nanos, trace_id);
         }
@@ -323,7 +313,6 @@ pub(crate) struct Core {
     used: AtomicUsize,
     limit: usize,
     dropped: Counter,
-    duration_bounds: Arc<[u64]>,
     size_bounds: Arc<[u64]>,
     /// The overflow endpoint (owned by the table; weak here to avoid a cycle).
     overflow: OnceLock<Weak<EndpointEntry>>,
@@ -343,38 +332,72 @@ impl Core {
     }
 }
 
+/// Duration bounds of one endpoint, in nanoseconds (recording) and seconds (encoding).
+#[derive(Debug, Clone)]
+pub(crate) struct RouteBounds {
+    nanos: Arc<[u64]>,
+    secs: Arc<[f64]>,
+}
+
+impl RouteBounds {
+    fn new(buckets: &Buckets) -> Self {
+        let to_nanos = |b: &f64| (b * 1e9).round().clamp(0.0, u64::MAX as f64) as u64;
+        Self {
+            nanos: buckets.bounds().iter().map(to_nanos).collect(),
+            secs: buckets.bounds().into(),
+        }
+    }
+}
+
 /// All HTTP series, with the cap shared across them.
 #[derive(Debug)]
 pub(crate) struct HttpTable {
     core: Arc<Core>,
     endpoints: RwLock<HashMap<Box<str>, Arc<EndpointEntry>>>,
     overflow: Arc<EndpointEntry>,
-    duration_bounds_f64: Box<[f64]>,
-    size_bounds_f64: Box<[f64]>,
-    last_len: AtomicUsize,
+    default_bounds: RouteBounds,
+    route_bounds: HashMap<Box<str>, RouteBounds>,
+    pub(crate) size_bounds_f64: Box<[f64]>,
+    /// Every endpoint sorted by name, rebuilt by a scrape only when endpoints were added
+    /// (they are never removed, so an unchanged count means an unchanged set).
+    sorted: Mutex<Vec<Arc<EndpointEntry>>>,
 }
 
 impl HttpTable {
-    pub(crate) fn new(duration: &Buckets, size: &Buckets, limit: usize, dropped: Counter) -> Self {
-        let to_nanos = |b: &f64| (b * 1e9).round().clamp(0.0, u64::MAX as f64) as u64;
+    pub(crate) fn new(
+        duration: &Buckets,
+        route_durations: &[(String, Buckets)],
+        size: &Buckets,
+        limit: usize,
+        dropped: Counter,
+    ) -> Self {
         let to_bytes = |b: &f64| b.ceil().clamp(0.0, u64::MAX as f64) as u64;
         let core = Arc::new(Core {
             used: AtomicUsize::new(0),
             limit,
             dropped,
-            duration_bounds: duration.bounds().iter().map(to_nanos).collect(),
             size_bounds: size.bounds().iter().map(to_bytes).collect(),
             overflow: OnceLock::new(),
         });
-        let overflow = Arc::new(EndpointEntry::new(&core, OVERFLOW_ENDPOINT, true));
+        let default_bounds = RouteBounds::new(duration);
+        let overflow = Arc::new(EndpointEntry::new(
+            &core,
+            OVERFLOW_ENDPOINT,
+            true,
+            &default_bounds,
+        ));
         let _ = core.overflow.set(Arc::downgrade(&overflow));
         Self {
             core,
             endpoints: RwLock::new(HashMap::new()),
             overflow,
-            duration_bounds_f64: duration.bounds().into(),
+            default_bounds,
+            route_bounds: route_durations
+                .iter()
+                .map(|(route, b)| (route.as_str().into(), RouteBounds::new(b)))
+                .collect(),
             size_bounds_f64: size.bounds().into(),
-            last_len: AtomicUsize::new(4096),
+            sorted: Mutex::new(Vec::new()),
         }
     }
 
@@ -407,7 +430,8 @@ impl HttpTable {
             self.core.dropped.inc();
             return Arc::clone(&self.overflow);
         }
-        let e = Arc::new(EndpointEntry::new(&self.core, name, false));
+        let bounds = self.route_bounds.get(name).unwrap_or(&self.default_bounds);
+        let e = Arc::new(EndpointEntry::new(&self.core, name, false, bounds));
         map.insert(name.into(), Arc::clone(&e));
         e
     }
@@ -427,225 +451,18 @@ impl HttpTable {
         Slot { endpoint, method }
     }
 
-    /// Appends the HTTP families to `out`, in OpenMetrics (`open_metrics`) or Prometheus text.
-    pub(crate) fn encode(&self, out: &mut String, open_metrics: bool) {
-        let mut endpoints: Vec<Arc<EndpointEntry>> =
-            self.endpoints.read().values().cloned().collect();
-        endpoints.push(Arc::clone(&self.overflow));
-        endpoints.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        out.reserve(self.last_len.load(Ordering::Relaxed));
-        let start = out.len();
-
-        let labels = |out: &mut String, e: &EndpointEntry, m: usize| {
-            out.push_str("{method=\"");
-            out.push_str(METHODS[m]);
-            out.push_str("\",endpoint=\"");
-            out.push_str(&e.escaped);
-            out.push('"');
-        };
-
-        // http_requests_total
-        header(
-            out,
-            "http_requests",
-            "Total HTTP requests by method, endpoint (route template) and status.",
-            "counter",
-            None,
-            open_metrics,
-        );
-        for e in &endpoints {
-            for (m, entry) in e.methods.iter().enumerate() {
-                let Some(entry) = entry.get() else { continue };
-                for s in entry.statuses.iter().filter_map(OnceLock::get) {
-                    out.push_str("http_requests_total");
-                    labels(out, e, m);
-                    out.push_str(",status=\"");
-                    out.push_str(&s.label);
-                    out.push_str("\"} ");
-                    push_u64(out, s.requests.load(Ordering::Relaxed));
-                    if open_metrics {
-                        if let Some(ex) =
-                            s.exemplars.lock().as_ref().and_then(|x| x.counter.clone())
-                        {
-                            push_exemplar(out, &ex);
-                        }
-                    }
-                    out.push('\n');
-                }
-            }
+    /// Every endpoint, the overflow endpoint included, sorted by name. Held by one scrape at a
+    /// time; the request path never takes this lock.
+    pub(crate) fn snapshot(&self) -> parking_lot::MutexGuard<'_, Vec<Arc<EndpointEntry>>> {
+        let mut sorted = self.sorted.lock();
+        let map = self.endpoints.read();
+        if sorted.len() != map.len() + 1 {
+            sorted.clear();
+            sorted.extend(map.values().cloned());
+            drop(map);
+            sorted.push(Arc::clone(&self.overflow));
+            sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         }
-
-        // http_request_duration_seconds
-        header(
-            out,
-            "http_request_duration_seconds",
-            "HTTP request latency until the response head, by method, endpoint and status.",
-            "histogram",
-            Some("seconds"),
-            open_metrics,
-        );
-        for e in &endpoints {
-            for (m, entry) in e.methods.iter().enumerate() {
-                let Some(entry) = entry.get() else { continue };
-                for s in entry.statuses.iter().filter_map(OnceLock::get) {
-                    let exemplars = if open_metrics {
-                        s.exemplars.lock().as_ref().map(|x| x.buckets.clone())
-                    } else {
-                        None
-                    };
-                    let mut base = String::with_capacity(96);
-                    labels(&mut base, e, m);
-                    base.push_str(",status=\"");
-                    base.push_str(&s.label);
-                    base.push('"');
-                    encode_histogram(
-                        out,
-                        "http_request_duration_seconds",
-                        &base,
-                        &s.duration,
-                        &self.duration_bounds_f64,
-                        1e9,
-                        exemplars.as_deref(),
-                    );
-                }
-            }
-        }
-
-        // http_requests_in_progress
-        header(
-            out,
-            "http_requests_in_progress",
-            "HTTP requests being served, by method and endpoint.",
-            "gauge",
-            None,
-            open_metrics,
-        );
-        for e in &endpoints {
-            for (m, entry) in e.methods.iter().enumerate() {
-                let Some(entry) = entry.get() else { continue };
-                out.push_str("http_requests_in_progress");
-                labels(out, e, m);
-                out.push_str("} ");
-                let _ = write!(out, "{}", entry.in_progress.load(Ordering::Relaxed));
-                out.push('\n');
-            }
-        }
-
-        for (name, help, pick) in [
-            (
-                "http_request_size_bytes",
-                "HTTP request body sizes, by method and endpoint.",
-                true,
-            ),
-            (
-                "http_response_size_bytes",
-                "HTTP response body sizes, by method and endpoint.",
-                false,
-            ),
-        ] {
-            header(out, name, help, "histogram", Some("bytes"), open_metrics);
-            for e in &endpoints {
-                for (m, entry) in e.methods.iter().enumerate() {
-                    let Some(entry) = entry.get() else { continue };
-                    let h = if pick {
-                        &entry.request_size
-                    } else {
-                        &entry.response_size
-                    };
-                    let mut base = String::with_capacity(64);
-                    labels(&mut base, e, m);
-                    encode_histogram(out, name, &base, h, &self.size_bounds_f64, 1.0, None);
-                }
-            }
-        }
-        self.last_len.store(out.len() - start, Ordering::Relaxed);
+        sorted
     }
-}
-
-fn header(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    kind: &str,
-    unit: Option<&str>,
-    open_metrics: bool,
-) {
-    let typed_name = if !open_metrics && kind == "counter" {
-        format!("{name}_total")
-    } else {
-        name.to_owned()
-    };
-    out.push_str("# HELP ");
-    out.push_str(&typed_name);
-    out.push(' ');
-    out.push_str(help);
-    out.push_str("\n# TYPE ");
-    out.push_str(&typed_name);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
-    if let (Some(unit), true) = (unit, open_metrics) {
-        out.push_str("# UNIT ");
-        out.push_str(name);
-        out.push(' ');
-        out.push_str(unit);
-        out.push('\n');
-    }
-}
-
-#[inline]
-fn push_u64(out: &mut String, v: u64) {
-    let _ = write!(out, "{v}");
-}
-
-fn push_exemplar(out: &mut String, ex: &Exemplar) {
-    out.push_str(" # {trace_id=\"");
-    out.push_str(&escape_label_value(&ex.trace_id));
-    out.push_str("\"} ");
-    write_f64(out, ex.value);
-    out.push(' ');
-    let _ = write!(out, "{:.3}", ex.timestamp);
-}
-
-/// Writes `_bucket` lines, `_count` and `_sum` of one histogram series; `base` holds the
-/// opening `{` and the labels, without the closing brace.
-fn encode_histogram(
-    out: &mut String,
-    name: &str,
-    base: &str,
-    h: &AtomicHistogram,
-    bounds: &[f64],
-    scale: f64,
-    exemplars: Option<&[Option<Exemplar>]>,
-) {
-    let mut cumulative = 0u64;
-    for (i, c) in h.counts.iter().enumerate() {
-        cumulative += c.load(Ordering::Relaxed);
-        out.push_str(name);
-        out.push_str("_bucket");
-        out.push_str(base);
-        out.push_str(",le=\"");
-        match bounds.get(i) {
-            Some(b) => write_f64(out, *b),
-            None => out.push_str("+Inf"),
-        }
-        out.push_str("\"} ");
-        push_u64(out, cumulative);
-        if let Some(Some(ex)) = exemplars.and_then(|e| e.get(i)) {
-            push_exemplar(out, ex);
-        }
-        out.push('\n');
-    }
-    out.push_str(name);
-    out.push_str("_count");
-    out.push_str(base);
-    out.push_str("} ");
-    push_u64(out, cumulative);
-    out.push('\n');
-    out.push_str(name);
-    out.push_str("_sum");
-    out.push_str(base);
-    out.push_str("} ");
-    write_f64(out, h.sum() as f64 / scale);
-    out.push('\n');
 }

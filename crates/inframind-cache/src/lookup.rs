@@ -1,0 +1,60 @@
+//! The hit stage: what an entry found in the store is worth to a request.
+
+use bytes::Bytes;
+
+use crate::entry::Cached;
+use crate::envelope::{Envelope, etag_of};
+
+/// What the bytes under a key are worth now.
+pub(crate) enum Found {
+    Absent,
+    /// Undecodable, or a body that does not hash to its ETag: deleted, counted, a miss.
+    Corrupt,
+    Invalidated,
+    Expired,
+    Fresh(Cached),
+    /// Past its TTL, within its stale-while-revalidate window.
+    Revalidate(Cached),
+    /// Past its TTL, within its stale-if-error window only.
+    IfError(Cached),
+}
+
+/// Decodes and judges an entry read from a store. The body is checked against its ETag (the
+/// blake3 of the plain body): bytes from outside the process may have been altered, and one
+/// hash is cheap beside the round trip that fetched them.
+pub(crate) fn evaluate(value: Option<&Bytes>, generations: Option<&[u64]>, now: u64) -> Found {
+    let Some(value) = value else {
+        return Found::Absent;
+    };
+    let Some(generations) = generations else {
+        // The store lost a generation: nothing computed under it may be served.
+        return Found::Invalidated;
+    };
+    let envelope = match Envelope::decode_expecting(value, generations) {
+        Ok(Some(envelope)) => envelope,
+        Ok(None) => return Found::Invalidated,
+        Err(_) => return Found::Corrupt,
+    };
+    let age = now.saturating_sub(envelope.stored_at_ms);
+    let ttl = envelope.ttl_ms;
+    let fresh = age < ttl;
+    let revalidate = !fresh && age < ttl.saturating_add(envelope.stale_while_revalidate_ms);
+    if !fresh && !revalidate && age >= ttl.saturating_add(envelope.stale_if_error_ms) {
+        return Found::Expired;
+    }
+    let plain = match envelope.plain_body() {
+        Ok(plain) if etag_of(&plain) == envelope.etag => plain,
+        _ => return Found::Corrupt,
+    };
+    let cached = Cached {
+        envelope,
+        plain: Some(plain),
+    };
+    if fresh {
+        Found::Fresh(cached)
+    } else if revalidate {
+        Found::Revalidate(cached)
+    } else {
+        Found::IfError(cached)
+    }
+}
