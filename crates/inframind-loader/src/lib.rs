@@ -4,8 +4,9 @@
 //! - [`Loader`] turns concurrent `load(key)` calls into one batch call. Keys are de-duplicated,
 //!   cached for the request (keys in flight included), chunked at `max_batch_size` with a limit
 //!   on concurrent chunks, and every key gets its own answer: found, missing (`None`) or its own
-//!   error, which need not be `Clone`. There is no fixed delay: the batch goes out as soon as
-//!   the tasks queueing keys have yielded.
+//!   error, which need not be `Clone`. There is no fixed delay: the batch goes out once the
+//!   task queueing keys has yielded, from that task itself, on current-thread and multi-thread
+//!   runtimes alike.
 //! - [`preload_relations`] loads N parents' relations with one query per relation, concurrently,
 //!   and hands back typed results: `Option<T>` for [`One`], `Vec<T>` for [`Many`], nested
 //!   relations included.
