@@ -271,6 +271,8 @@ async fn a_failing_key_fails_alone_and_a_failing_batch_fails_only_its_keys() {
         let error = answer.as_ref().unwrap_err();
         assert!(error.is_batch());
         assert_eq!(error.inner(), Some(&BadKey(7)));
+        assert_eq!(answer, &Err(LoadError::Batch(Arc::new(BadKey(7)))));
+        assert_ne!(answer, &Err(LoadError::Key(Arc::new(BadKey(7)))));
     }
     assert_eq!(loader.stats().errors, 3);
 }
@@ -475,8 +477,12 @@ async fn a_panicking_batch_fails_its_keys_and_nothing_else() {
         .build();
     let answers = loader.load_many([4, 5, 6, 7]).await;
     assert!(answers[0].is_ok() && answers[1].is_ok());
-    assert!(matches!(answers[2], Err(LoadError::Panicked)));
-    assert!(matches!(answers[3], Err(LoadError::Panicked)));
+    assert_eq!(answers[2], Err(LoadError::Panicked));
+    assert_eq!(answers[3], Err(LoadError::Panicked));
+    assert!(
+        !answers[2].as_ref().unwrap_err().is_batch(),
+        "a panic is not the batch's error"
+    );
     assert_eq!(loader.load(8).await.unwrap().as_deref(), Some("v8"));
 }
 
@@ -505,7 +511,12 @@ fn a_batch_whose_runtime_shuts_down_answers_its_waiters() {
         .build()
         .unwrap();
     second.block_on(async {
-        assert!(matches!(joined.await, Err(LoadError::Aborted)));
+        let aborted = joined.await.unwrap_err();
+        assert_eq!(aborted, LoadError::Aborted);
+        assert!(
+            !aborted.is_batch(),
+            "an aborted batch is not the batch function's error"
+        );
     });
 
     // A load made outside any runtime runs in whatever task awaits it.
