@@ -8,6 +8,9 @@
 //! ```
 //!
 //! Two parts run:
+//! Everything runs on a current-thread runtime, then on a multi-thread runtime with 2 workers
+//! (`LOADER_BENCH_RUNTIME=current` or `multi` picks one).
+//!
 //! 1. Paired, interleaved rounds (the method of `docs/benchmarks.md`): every variant runs for
 //!    about 20 ms per round, in turn, and each round gives a ratio to inframind-loader; the
 //!    medians of the per-round figures are printed. `LOADER_BENCH_ROUNDS` sets the rounds (15).
@@ -130,12 +133,43 @@ impl Peer {
     }
 }
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+/// The runtimes measured: current-thread, and multi-thread with 2 workers (axum's). Pick one with
+/// `LOADER_BENCH_RUNTIME=current` or `multi`; both run by default.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
+impl Flavor {
+    fn name(self) -> &'static str {
+        match self {
+            Self::CurrentThread => "current_thread",
+            Self::MultiThread => "multi_thread (2 workers)",
+        }
+    }
+
+    fn chosen() -> Vec<Self> {
+        match std::env::var("LOADER_BENCH_RUNTIME").as_deref() {
+            Ok("current") => vec![Self::CurrentThread],
+            Ok("multi") => vec![Self::MultiThread],
+            _ => vec![Self::CurrentThread, Self::MultiThread],
+        }
+    }
+
+    fn runtime(self) -> Runtime {
+        match self {
+            Self::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Self::MultiThread => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(2);
+                builder
+            }
+        }
         .enable_all()
         .build()
         .unwrap()
+    }
 }
 
 /// `iters` lone loads, one after another, from inside a runtime task (as a request handler
@@ -700,12 +734,14 @@ fn mongo(rt: &Runtime) {
 }
 
 fn main() {
-    let rt = runtime();
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` runs bench binaries with `--test`: keep that quick.
     if args.iter().any(|a| a == "--test") {
-        single_load(&rt, Peer::Ours, 10);
-        thousand_loads(&rt, Peer::Ours, 1);
+        for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
+            let rt = flavor.runtime();
+            single_load(&rt, Peer::Ours, 10);
+            thousand_loads(&rt, Peer::Ours, 1);
+        }
         return;
     }
     println!(
@@ -713,11 +749,15 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         rounds()
     );
-    paired_in_memory(&rt);
-    if std::env::var("LOADER_BENCH_MONGO").as_deref() != Ok("0") {
-        mongo(&rt);
-    }
-    if std::env::var("LOADER_BENCH_CRITERION").as_deref() != Ok("0") {
-        criterion_in_memory(&rt);
+    for flavor in Flavor::chosen() {
+        println!("\n# runtime: {}", flavor.name());
+        let rt = flavor.runtime();
+        paired_in_memory(&rt);
+        if std::env::var("LOADER_BENCH_MONGO").as_deref() != Ok("0") {
+            mongo(&rt);
+        }
+        if std::env::var("LOADER_BENCH_CRITERION").as_deref() != Ok("0") {
+            criterion_in_memory(&rt);
+        }
     }
 }
