@@ -113,13 +113,16 @@ enum Peer {
     GraphqlDefault,
     GraphqlZero,
     Cksac,
+    /// The batch function called directly, without a loader: the backend's own cost.
+    Bare,
 }
 
-const PEERS: [Peer; 4] = [
+const PEERS: [Peer; 5] = [
     Peer::Ours,
     Peer::GraphqlZero,
     Peer::Cksac,
     Peer::GraphqlDefault,
+    Peer::Bare,
 ];
 
 impl Peer {
@@ -129,6 +132,7 @@ impl Peer {
             Self::GraphqlDefault => "async-graphql (default 1 ms delay)",
             Self::GraphqlZero => "async-graphql delay(0)",
             Self::Cksac => "dataloader",
+            Self::Bare => "batch function alone (no loader)",
         }
     }
 }
@@ -205,6 +209,15 @@ fn single_load(rt: &Runtime, peer: Peer, iters: u64) -> Duration {
                     }
                     start.elapsed()
                 }
+                Peer::Bare => {
+                    use inframind_loader::BatchFn;
+                    let batch_fn = Ours(calls.clone());
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(batch_fn.load(&[black_box(7)]).await.unwrap());
+                    }
+                    start.elapsed()
+                }
             }
         })
         .await
@@ -236,6 +249,12 @@ fn thousand_loads(rt: &Runtime, peer: Peer, iters: u64) -> (Duration, f64) {
                         let loader = dataloader::cached::Loader::new(Cksac(calls.clone()));
                         let out = join_all((0..1000u64).map(|k| loader.load(k))).await;
                         assert_eq!(out[999], 1998);
+                    }
+                    Peer::Bare => {
+                        use inframind_loader::BatchFn;
+                        let keys: Vec<u64> = (0..1000).collect();
+                        let out = Ours(calls.clone()).load(black_box(&keys)).await.unwrap();
+                        assert_eq!(out.len(), 1000);
                     }
                 }
             }

@@ -50,6 +50,13 @@ pub(crate) enum Found<V, E> {
     Waiting(Ticket<V, E>),
 }
 
+/// The jobs of one dispatched round: full ones, and the last one still open (kept apart so that
+/// the usual round, one open job, takes no allocation).
+pub(crate) struct Round<K, V, E> {
+    pub(crate) sealed: Vec<Job<K, V, E>>,
+    pub(crate) open: Option<Job<K, V, E>>,
+}
+
 /// Keys that go to the batch function together, and the batch their waiters wait on.
 pub(crate) struct Job<K, V, E> {
     pub(crate) keys: Vec<K>,
@@ -118,17 +125,19 @@ impl<K: Eq + Hash + Clone, V: Clone, E> State<K, V, E> {
         self.sweep_at = 0;
     }
 
-    /// Takes every queued job, the sealed ones first, ending the round.
-    pub(crate) fn take_jobs(&mut self) -> Vec<Job<K, V, E>> {
+    /// Takes every queued job, ending the round: the sealed ones, and the open one.
+    pub(crate) fn take_jobs(&mut self) -> Round<K, V, E> {
         self.collector = false;
         self.leader = false;
         self.detached.clear();
-        let mut jobs = std::mem::take(&mut self.sealed);
-        jobs.extend(self.open.take());
-        for job in &jobs {
+        let round = Round {
+            sealed: std::mem::take(&mut self.sealed),
+            open: self.open.take(),
+        };
+        for job in round.sealed.iter().chain(&round.open) {
             job.batch.mark_dispatched();
         }
-        jobs
+        round
     }
 }
 
@@ -260,8 +269,8 @@ where
 
     /// Answers every queued key with [`LoadError::Aborted`].
     pub(crate) fn abort_queued(&self) {
-        let jobs = self.state.lock().take_jobs();
-        for job in jobs {
+        let round = self.state.lock().take_jobs();
+        for job in round.sealed.into_iter().chain(round.open) {
             self.complete(&job, Outcome::All(LoadError::Aborted), 0);
         }
     }

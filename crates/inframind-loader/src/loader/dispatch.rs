@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::batch::BatchFn;
-use super::core::{Inner, Job, JobGuard};
+use super::core::{Inner, JobGuard, Round};
 use super::outcome::Batch;
 
 /// How many times a leader yields, at most, while every yield brings new keys (a full batch
@@ -72,16 +72,14 @@ where
     }
 
     fn advance(self: Arc<Self>, seen: u64, yields: u32) -> Step {
-        let jobs = {
+        let round = {
             let mut state = self.state.lock();
             if state.generation != seen && state.sealed.is_empty() && yields < MAX_YIELD_ROUNDS {
                 return Step::Yield(state.generation);
             }
             state.take_jobs()
         };
-        Step::Drive(parking_lot::Mutex::new(Box::pin(run_round(guard(
-            &self, jobs,
-        )))))
+        Step::Drive(parking_lot::Mutex::new(Box::pin(run_round(&self, round))))
     }
 
     fn abdicate(&self) {
@@ -109,39 +107,34 @@ pub(crate) fn hand_off(driver: Driver) {
     }
 }
 
-fn guard<K, V, B>(
+/// Runs a round's batches, concurrently when there are several; each is answered (`Aborted`
+/// if need be) even if this future is dropped before its first poll.
+fn run_round<K, V, B>(
     inner: &Arc<Inner<K, V, B>>,
-    jobs: Vec<Job<K, V, B::Error>>,
-) -> Vec<JobGuard<K, V, B>>
+    round: Round<K, V, B::Error>,
+) -> impl Future<Output = ()> + Send + 'static
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     B: BatchFn<K, V>,
 {
-    jobs.into_iter()
-        .map(|job| JobGuard {
-            inner: Arc::clone(inner),
-            job,
-            armed: true,
-        })
-        .collect()
-}
-
-/// Runs a round's batches, concurrently when there are several.
-async fn run_round<K, V, B>(mut guards: Vec<JobGuard<K, V, B>>)
-where
-    K: Eq + Hash + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    B: BatchFn<K, V>,
-{
-    if guards.len() == 1 {
-        if let Some(guard) = guards.pop() {
-            guard.run().await;
+    let guard = |job| JobGuard {
+        inner: Arc::clone(inner),
+        job,
+        armed: true,
+    };
+    let open = round.open.map(guard);
+    let sealed: Vec<_> = round.sealed.into_iter().map(guard).collect();
+    async move {
+        match (open, sealed.is_empty()) {
+            (Some(open), true) => open.run().await,
+            (open, _) => {
+                let mut running: FuturesUnordered<_> =
+                    sealed.into_iter().chain(open).map(JobGuard::run).collect();
+                while running.next().await.is_some() {}
+            }
         }
-        return;
     }
-    let mut running: FuturesUnordered<_> = guards.into_iter().map(JobGuard::run).collect();
-    while running.next().await.is_some() {}
 }
 
 impl<K, V, B> Inner<K, V, B>
@@ -182,10 +175,10 @@ where
                 }
             }
         }
-        let jobs = self.state.lock().take_jobs();
-        let guards = guard(&self, jobs);
+        let round = self.state.lock().take_jobs();
+        let running = run_round(&self, round);
         pending.armed = false;
-        run_round(guards).await;
+        running.await;
     }
 }
 
