@@ -46,6 +46,18 @@ fn backend(key: u8) -> u64 {
     u64::from(key) * 2
 }
 
+/// What a load of `key` answers in the model (loading it from the backend if not cached).
+fn expect(model: &mut HashMap<u8, Cached>, key: u8) -> Option<u64> {
+    match model.get(&key) {
+        Some(Cached::Primed(v)) => Some(*v),
+        Some(Cached::Backend) => Some(backend(key)),
+        None => {
+            model.insert(key, Cached::Backend);
+            Some(backend(key))
+        }
+    }
+}
+
 fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let calls: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let recorded = Arc::clone(&calls);
@@ -67,14 +79,6 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         let mut model: HashMap<u8, Cached> = HashMap::new();
         let mut pending = Vec::new();
         let mut expected = Vec::new();
-        let mut expect = |model: &mut HashMap<u8, Cached>, key: u8| match model.get(&key) {
-            Some(Cached::Primed(v)) => Some(*v),
-            Some(Cached::Backend) => Some(backend(key)),
-            None => {
-                model.insert(key, Cached::Backend);
-                Some(backend(key))
-            }
-        };
         for op in ops {
             match op {
                 Op::Load(k) => {
@@ -110,7 +114,12 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             let mut keys = batch.clone();
             keys.sort_unstable();
             keys.dedup();
-            prop_assert_eq!(keys.len(), batch.len(), "a key twice in one batch: {:?}", batch);
+            prop_assert_eq!(
+                keys.len(),
+                batch.len(),
+                "a key twice in one batch: {:?}",
+                batch
+            );
         }
         Ok(())
     })
