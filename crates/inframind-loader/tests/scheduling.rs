@@ -314,3 +314,48 @@ async fn a_leader_dropped_before_dispatch_hands_the_round_on() {
         assert_eq!(*calls.lock(), vec![vec![1, 2]]);
     }
 }
+
+/// Leaders dropped at random, from tasks on both workers, while other tasks wait on their
+/// rounds: every load still gets its value, and nothing hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaders_dropped_across_tasks_never_strand_a_round() {
+    for round in 0..ROUNDS as u64 {
+        let calls = Calls::default();
+        let loader = recording_loader(&calls);
+        let tasks: Vec<_> = (0..20u64)
+            .map(|k| {
+                let loader = loader.clone();
+                tokio::spawn(async move {
+                    let key = k % 7;
+                    if (k + round) % 3 == 0 {
+                        // Poll once (it may take on the round), then give up on it.
+                        let mut first = loader.load(key);
+                        let _ = futures_util::poll!(&mut first);
+                        tokio::task::yield_now().await;
+                        drop(first);
+                    }
+                    loader.load(key).await.unwrap()
+                })
+            })
+            .collect();
+        let answers = tokio::time::timeout(Duration::from_secs(10), join_all(tasks))
+            .await
+            .expect("every round is dispatched");
+        for (k, answer) in (0..20u64).zip(answers) {
+            assert_eq!(answer.unwrap(), Some((k % 7) * 2));
+        }
+        for batch in calls.lock().iter() {
+            let mut keys = batch.clone();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), batch.len(), "{batch:?}");
+        }
+    }
+}
+
+#[test]
+fn load_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<inframind_loader::Load<u64, std::io::Error>>();
+    send_sync::<inframind_loader::LoadMany<u64, std::io::Error>>();
+}

@@ -116,7 +116,9 @@ impl<V: Clone, E> Future for Load<V, E> {
         let answer = loop {
             match role {
                 Role::Waiter => {
-                    if let Some(answer) = batch.try_answer(*idx) {
+                    // Registered before trying to lead, so that a leader abdicating after the
+                    // attempt below saw it still leading wakes this waiter.
+                    if let Poll::Ready(answer) = batch.poll_answer(*idx, slot, cx) {
                         break answer;
                     }
                     if !batch.is_dispatched() {
@@ -125,10 +127,9 @@ impl<V: Clone, E> Future for Load<V, E> {
                             // once before the round goes out.
                             *role = Role::Leader { seen, yields: 0 };
                             cx.waker().wake_by_ref();
-                            return Poll::Pending;
                         }
                     }
-                    break std::task::ready!(batch.poll_answer(*idx, slot, cx));
+                    return Poll::Pending;
                 }
                 Role::Leader { seen, yields } => match Arc::clone(loader).advance(*seen, *yields) {
                     Step::Yield(generation) => {
@@ -177,12 +178,11 @@ impl<V, E> Drop for Load<V, E> {
         else {
             return;
         };
+        if let Some(slot) = slot {
+            batch.forget(*slot);
+        }
         match std::mem::replace(role, Role::Waiter) {
-            Role::Waiter => {
-                if let Some(slot) = slot {
-                    batch.forget(*slot);
-                }
-            }
+            Role::Waiter => {}
             Role::Leader { .. } => loader.abdicate(),
             Role::Driver(driver) => hand_off(driver),
         }
