@@ -59,9 +59,8 @@ use crate::stats::{LoaderStats, StatsRegistry};
 /// Loads from *other* tasks join the round while it is queued. On a current-thread runtime,
 /// tasks spawned in the same tick all do; on a multi-thread runtime, a task that runs on the
 /// other worker after the round went out starts the next one, so loads spread over many
-/// spawned tasks may split into a few batches (the test `spawned_tasks_on_a_multi_thread_runtime`
-/// measures it; `docs/benchmarks.md` has the figures). Load from one task with `join!` or
-/// `join_all` where one batch matters.
+/// spawned tasks may split into a few batches (`docs/benchmarks.md` has the measured split
+/// rate). Load from one task with `join!` or `join_all` where one batch matters.
 ///
 /// If the leading `Load` is dropped before it dispatches, another waiter of the round takes
 /// over; if it is dropped while its batches run, they finish on a spawned Tokio task (or, with
