@@ -65,7 +65,9 @@ use crate::stats::{LoaderStats, StatsRegistry};
 /// If the leading `Load` is dropped before it dispatches, another waiter of the round takes
 /// over; if it is dropped while its batches run, they finish on a spawned Tokio task (or, with
 /// no runtime to spawn on, their waiters get [`LoadError::Aborted`]). Loads need no Tokio
-/// runtime otherwise.
+/// runtime otherwise. Since the leading `Load` runs its round, a task that stops polling it
+/// (without dropping it) holds up that round's waiters in other tasks; every combinator that
+/// polls a woken future (`join!`, `select!`, `join_all`, `FuturesUnordered`) keeps it going.
 ///
 /// [`LoaderBuilder::window`] adds an optional bounded window instead, for callers who prefer
 /// bigger batches to lower latency: a Tokio task collects the keys for the window, or until a
