@@ -8,6 +8,9 @@
 //! ```
 //!
 //! Two parts run:
+//! Everything runs on a current-thread runtime, then on a multi-thread runtime with 2 workers
+//! (`LOADER_BENCH_RUNTIME=current` or `multi` picks one).
+//!
 //! 1. Paired, interleaved rounds (the method of `docs/benchmarks.md`): every variant runs for
 //!    about 20 ms per round, in turn, and each round gives a ratio to inframind-loader; the
 //!    medians of the per-round figures are printed. `LOADER_BENCH_ROUNDS` sets the rounds (15).
@@ -110,13 +113,16 @@ enum Peer {
     GraphqlDefault,
     GraphqlZero,
     Cksac,
+    /// The batch function called directly, without a loader: the backend's own cost.
+    Bare,
 }
 
-const PEERS: [Peer; 4] = [
+const PEERS: [Peer; 5] = [
     Peer::Ours,
     Peer::GraphqlZero,
     Peer::Cksac,
     Peer::GraphqlDefault,
+    Peer::Bare,
 ];
 
 impl Peer {
@@ -126,16 +132,48 @@ impl Peer {
             Self::GraphqlDefault => "async-graphql (default 1 ms delay)",
             Self::GraphqlZero => "async-graphql delay(0)",
             Self::Cksac => "dataloader",
+            Self::Bare => "batch function alone (no loader)",
         }
     }
 }
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+/// The runtimes measured: current-thread, and multi-thread with 2 workers (axum's). Pick one with
+/// `LOADER_BENCH_RUNTIME=current` or `multi`; both run by default.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
+impl Flavor {
+    fn name(self) -> &'static str {
+        match self {
+            Self::CurrentThread => "current_thread",
+            Self::MultiThread => "multi_thread (2 workers)",
+        }
+    }
+
+    fn chosen() -> Vec<Self> {
+        match std::env::var("LOADER_BENCH_RUNTIME").as_deref() {
+            Ok("current") => vec![Self::CurrentThread],
+            Ok("multi") => vec![Self::MultiThread],
+            _ => vec![Self::CurrentThread, Self::MultiThread],
+        }
+    }
+
+    fn runtime(self) -> Runtime {
+        match self {
+            Self::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Self::MultiThread => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(2);
+                builder
+            }
+        }
         .enable_all()
         .build()
         .unwrap()
+    }
 }
 
 /// `iters` lone loads, one after another, from inside a runtime task (as a request handler
@@ -171,6 +209,15 @@ fn single_load(rt: &Runtime, peer: Peer, iters: u64) -> Duration {
                     }
                     start.elapsed()
                 }
+                Peer::Bare => {
+                    use inframind_loader::BatchFn;
+                    let batch_fn = Ours(calls.clone());
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(batch_fn.load(&[black_box(7)]).await.unwrap());
+                    }
+                    start.elapsed()
+                }
             }
         })
         .await
@@ -202,6 +249,12 @@ fn thousand_loads(rt: &Runtime, peer: Peer, iters: u64) -> (Duration, f64) {
                         let loader = dataloader::cached::Loader::new(Cksac(calls.clone()));
                         let out = join_all((0..1000u64).map(|k| loader.load(k))).await;
                         assert_eq!(out[999], 1998);
+                    }
+                    Peer::Bare => {
+                        use inframind_loader::BatchFn;
+                        let keys: Vec<u64> = (0..1000).collect();
+                        let out = Ours(calls.clone()).load(black_box(&keys)).await.unwrap();
+                        assert_eq!(out.len(), 1000);
                     }
                 }
             }
@@ -700,12 +753,14 @@ fn mongo(rt: &Runtime) {
 }
 
 fn main() {
-    let rt = runtime();
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` runs bench binaries with `--test`: keep that quick.
     if args.iter().any(|a| a == "--test") {
-        single_load(&rt, Peer::Ours, 10);
-        thousand_loads(&rt, Peer::Ours, 1);
+        for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
+            let rt = flavor.runtime();
+            single_load(&rt, Peer::Ours, 10);
+            thousand_loads(&rt, Peer::Ours, 1);
+        }
         return;
     }
     println!(
@@ -713,11 +768,15 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         rounds()
     );
-    paired_in_memory(&rt);
-    if std::env::var("LOADER_BENCH_MONGO").as_deref() != Ok("0") {
-        mongo(&rt);
-    }
-    if std::env::var("LOADER_BENCH_CRITERION").as_deref() != Ok("0") {
-        criterion_in_memory(&rt);
+    for flavor in Flavor::chosen() {
+        println!("\n# runtime: {}", flavor.name());
+        let rt = flavor.runtime();
+        paired_in_memory(&rt);
+        if std::env::var("LOADER_BENCH_MONGO").as_deref() != Ok("0") {
+            mongo(&rt);
+        }
+        if std::env::var("LOADER_BENCH_CRITERION").as_deref() != Ok("0") {
+            criterion_in_memory(&rt);
+        }
     }
 }

@@ -4,11 +4,13 @@
 //! - [`Loader`] turns concurrent `load(key)` calls into one batch call. Keys are de-duplicated,
 //!   cached for the request (keys in flight included), chunked at `max_batch_size` with a limit
 //!   on concurrent chunks, and every key gets its own answer: found, missing (`None`) or its own
-//!   error, which need not be `Clone`. There is no fixed delay: the batch goes out as soon as
-//!   the tasks queueing keys have yielded.
+//!   error, which need not be `Clone`. There is no fixed delay: the batch goes out once the
+//!   task queueing keys has yielded, from that task itself, on current-thread and multi-thread
+//!   runtimes alike.
 //! - [`preload_relations`] loads N parents' relations with one query per relation, concurrently,
 //!   and hands back typed results: `Option<T>` for [`One`], `Vec<T>` for [`Many`], nested
-//!   relations included.
+//!   relations included. [`preload_into`] writes them into the parents' own fields instead
+//!   (`assessment.user`).
 //! - [`MongoSource`] (feature `mongodb`) queries a collection with `$in` over the official
 //!   driver, by `_id` or any field, with projection and serde decoding, chunked under MongoDB's
 //!   limits. [`MemorySource`] does the same in memory, for tests and embedded mode.
@@ -111,7 +113,7 @@ pub mod source;
 pub mod stats;
 
 pub use crate::loader::{BatchFn, Load, LoadError, LoadMany, Loaded, Loader, LoaderBuilder};
-pub use crate::preload::{Many, One, PreloadError, preload_relations};
+pub use crate::preload::{Many, One, PreloadError, preload_into, preload_relations};
 pub use crate::source::{ByField, Fetched, MemoryError, MemorySource, Source};
 #[cfg(feature = "mongodb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mongodb")))]

@@ -5,14 +5,16 @@
 //! into its own [`LoaderStats`] (read with [`Loader::stats`](crate::Loader::stats)) and, when it
 //! was built with [`LoaderBuilder::stats`](crate::LoaderBuilder::stats), into the shared cell its
 //! name has in a [`StatsRegistry`]. The shared cell is plain atomics, updated once per batch (not
-//! per `load`), so reading it at scrape time costs the hot path nothing.
+//! per `load`); loads and cache hits stay in each loader's own counters, which the registry adds
+//! up when it is read, so a snapshot shows current figures and the hot path writes nothing
+//! shared.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 /// Upper bounds (inclusive) of the batch-size histogram buckets; a last bucket counts larger
 /// batches.
@@ -125,11 +127,36 @@ impl LoaderStats {
     }
 }
 
-/// What one loader counts without atomics, under the lock it already holds.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct LocalCounts {
-    pub(crate) loads: u64,
-    pub(crate) cache_hits: u64,
+/// One loader's running count of loads and cache hits. The loader bumps it under the lock it
+/// already holds (no other thread writes it); its registry cell reads it at scrape time.
+#[derive(Debug, Default)]
+pub(crate) struct LiveCounts {
+    loads: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+impl LiveCounts {
+    pub(crate) fn add(&self, loads: u64, cache_hits: u64) {
+        self.loads.fetch_add(loads, Relaxed);
+        if cache_hits > 0 {
+            self.cache_hits.fetch_add(cache_hits, Relaxed);
+        }
+    }
+
+    pub(crate) fn loads(&self) -> u64 {
+        self.loads.load(Relaxed)
+    }
+
+    pub(crate) fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(Relaxed)
+    }
+}
+
+/// The live loaders of one name, by slot, so a snapshot can add up their running counts.
+#[derive(Debug, Default)]
+struct LiveSet {
+    slots: Vec<Option<Arc<LiveCounts>>>,
+    free: Vec<usize>,
 }
 
 /// The shared, atomic counters behind one loader name.
@@ -138,10 +165,12 @@ pub(crate) struct StatsCell {
     batches: AtomicU64,
     items: AtomicU64,
     queries: AtomicU64,
+    /// Loads and cache hits of the loaders already dropped; live ones are in `live`.
     loads: AtomicU64,
     cache_hits: AtomicU64,
     errors: AtomicU64,
     buckets: [AtomicU64; BATCH_SIZE_BUCKETS.len() + 1],
+    live: Mutex<LiveSet>,
 }
 
 impl fmt::Debug for StatsCell {
@@ -164,12 +193,30 @@ impl StatsCell {
         self.buckets[bucket_of(size)].fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn record_local(&self, counts: LocalCounts) {
-        if counts.loads > 0 {
-            self.loads.fetch_add(counts.loads, Relaxed);
+    /// Counts a new loader's loads live from now on; returns its slot.
+    pub(crate) fn attach(&self, counts: Arc<LiveCounts>) -> usize {
+        let mut live = self.live.lock();
+        match live.free.pop() {
+            Some(slot) => {
+                live.slots[slot] = Some(counts);
+                slot
+            }
+            None => {
+                live.slots.push(Some(counts));
+                live.slots.len() - 1
+            }
         }
-        if counts.cache_hits > 0 {
-            self.cache_hits.fetch_add(counts.cache_hits, Relaxed);
+    }
+
+    /// Folds a dropped loader's counts into the totals. Under the same lock as the snapshot's
+    /// sum, so no snapshot counts them twice or not at all.
+    pub(crate) fn detach(&self, slot: usize, counts: &LiveCounts) {
+        let mut live = self.live.lock();
+        self.loads.fetch_add(counts.loads(), Relaxed);
+        self.cache_hits.fetch_add(counts.cache_hits(), Relaxed);
+        if let Some(stored) = live.slots.get_mut(slot) {
+            *stored = None;
+            live.free.push(slot);
         }
     }
 
@@ -178,8 +225,14 @@ impl StatsCell {
         stats.total_batches = self.batches.load(Relaxed);
         stats.total_items_loaded = self.items.load(Relaxed);
         stats.total_queries = self.queries.load(Relaxed);
-        stats.total_loads = self.loads.load(Relaxed);
-        stats.cache_hits = self.cache_hits.load(Relaxed);
+        {
+            let live = self.live.lock();
+            let running = live.slots.iter().flatten();
+            stats.total_loads =
+                self.loads.load(Relaxed) + running.clone().map(|c| c.loads()).sum::<u64>();
+            stats.cache_hits =
+                self.cache_hits.load(Relaxed) + running.map(|c| c.cache_hits()).sum::<u64>();
+        }
         stats.errors = self.errors.load(Relaxed);
         stats.batch_sizes.counts = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
         stats.batch_sizes.sum = stats.total_items_loaded;

@@ -271,6 +271,8 @@ async fn a_failing_key_fails_alone_and_a_failing_batch_fails_only_its_keys() {
         let error = answer.as_ref().unwrap_err();
         assert!(error.is_batch());
         assert_eq!(error.inner(), Some(&BadKey(7)));
+        assert_eq!(answer, &Err(LoadError::Batch(Arc::new(BadKey(7)))));
+        assert_ne!(answer, &Err(LoadError::Key(Arc::new(BadKey(7)))));
     }
     assert_eq!(loader.stats().errors, 3);
 }
@@ -304,6 +306,50 @@ async fn cache_prime_clear_and_clear_all() {
     assert!(loader.load(13).await.is_err());
     assert!(loader.load(13).await.is_err());
     assert_eq!(recorder.calls().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_cleared_before_its_batch_goes_out_is_asked_once_and_answers_everyone() {
+    let recorder = Recorder::default();
+    let loader = recorder.loader();
+    // `load(k); clear(&k); load(k)` in one tick.
+    let first = loader.load(1);
+    loader.clear(&1);
+    let second = loader.load(1);
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap().as_deref(), Some("v1"));
+    assert_eq!(second.unwrap().as_deref(), Some("v1"));
+    assert_eq!(recorder.calls(), vec![vec![1]], "distinct keys");
+
+    // `clear_all()` between two `load_many` calls.
+    let recorder = Recorder::default();
+    let loader = recorder.loader();
+    let a = loader.load_many([1, 2, 3]);
+    loader.clear_all();
+    let b = loader.load_many([1, 2, 3]);
+    let (a, b) = tokio::join!(a, b);
+    for answers in [a, b] {
+        let values: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(values, ["v1", "v2", "v3"].map(|v| Some(v.to_owned())));
+    }
+    assert_eq!(recorder.calls(), vec![vec![1, 2, 3]]);
+
+    // Primed over, then cleared, then loaded, all before the batch goes out.
+    let recorder = Recorder::default();
+    let loader = recorder.loader();
+    let queued = loader.load_many([1, 2]);
+    loader.prime(1, "primed".to_owned());
+    loader.clear(&1);
+    loader.prime_many([(2, "primed".to_owned())]);
+    loader.clear_all();
+    let again = loader.load_many([1, 2]);
+    let (queued, again) = tokio::join!(queued, again);
+    assert_eq!(queued[0].as_ref().unwrap().as_deref(), Some("v1"));
+    assert_eq!(again[1].as_ref().unwrap().as_deref(), Some("v2"));
+    assert_eq!(recorder.calls(), vec![vec![1, 2]]);
+    // The answer was read after the clears, so it stays cached.
+    loader.load(1).await.unwrap();
+    assert_eq!(recorder.calls().len(), 1);
 }
 
 #[tokio::test]
@@ -431,8 +477,12 @@ async fn a_panicking_batch_fails_its_keys_and_nothing_else() {
         .build();
     let answers = loader.load_many([4, 5, 6, 7]).await;
     assert!(answers[0].is_ok() && answers[1].is_ok());
-    assert!(matches!(answers[2], Err(LoadError::Panicked)));
-    assert!(matches!(answers[3], Err(LoadError::Panicked)));
+    assert_eq!(answers[2], Err(LoadError::Panicked));
+    assert_eq!(answers[3], Err(LoadError::Panicked));
+    assert!(
+        !answers[2].as_ref().unwrap_err().is_batch(),
+        "a panic is not the batch's error"
+    );
     assert_eq!(loader.load(8).await.unwrap().as_deref(), Some("v8"));
 }
 
@@ -444,14 +494,16 @@ fn a_batch_whose_runtime_shuts_down_answers_its_waiters() {
         .enable_all()
         .build()
         .unwrap();
-    // The batch starts on the first runtime and blocks there forever.
+    // A task on the first runtime leads the batch, which blocks there forever; a second load
+    // of the key waits for the same batch.
     #[allow(clippy::async_yields_async)] // the load is awaited on the second runtime
-    let pending = first.block_on(async {
-        let pending = loader.load(1);
+    let joined = first.block_on(async {
+        let leader = loader.load(1);
+        tokio::spawn(leader);
         while recorder.calls().is_empty() {
             tokio::task::yield_now().await;
         }
-        pending
+        loader.load(1)
     });
     drop(first);
     let second = tokio::runtime::Builder::new_current_thread()
@@ -459,14 +511,56 @@ fn a_batch_whose_runtime_shuts_down_answers_its_waiters() {
         .build()
         .unwrap();
     second.block_on(async {
-        assert!(matches!(pending.await, Err(LoadError::Aborted)));
+        let aborted = joined.await.unwrap_err();
+        assert_eq!(aborted, LoadError::Aborted);
+        assert!(
+            !aborted.is_batch(),
+            "an aborted batch is not the batch function's error"
+        );
     });
 
-    // Outside any runtime a load cannot be dispatched: it fails rather than hanging.
-    let orphan = Loader::new(Recorder::default().batch_fn()).load(2);
+    // A load made outside any runtime runs in whatever task awaits it.
+    let loader = Loader::new(Recorder::default().batch_fn());
+    let orphan = loader.load(2);
     second.block_on(async {
-        assert!(matches!(orphan.await, Err(LoadError::Aborted)));
+        assert_eq!(orphan.await.unwrap().as_deref(), Some("v2"));
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_shows_current_loads_and_cache_hits_of_live_loaders() {
+    let registry = StatsRegistry::new();
+    let recorder = Recorder::default();
+    let build = || {
+        Loader::builder(recorder.batch_fn())
+            .name("User_id")
+            .stats(&registry)
+            .build()
+    };
+    let loader = build();
+    let other = build();
+    // Missing keys (>= 1000), which stay cached.
+    loader.load_many(1000..1100).await;
+    loader.load_many(1000..1100).await; // all cache hits: no batch
+    let queued = other.load_many(2000..2010); // not yet dispatched
+    let stats = registry.get("User_id").unwrap();
+    assert_eq!((stats.total_loads, stats.cache_hits), (210, 100));
+    assert_eq!(
+        (loader.stats().total_loads, loader.stats().cache_hits),
+        (200, 100)
+    );
+    queued.await;
+    drop(loader);
+    let stats = registry.get("User_id").unwrap();
+    assert_eq!(
+        (stats.total_loads, stats.cache_hits),
+        (210, 100),
+        "dropping counts nothing twice"
+    );
+    drop(other);
+    let stats = registry.get("User_id").unwrap();
+    assert_eq!((stats.total_loads, stats.cache_hits), (210, 100));
+    assert_eq!(stats.total_batches, 2);
 }
 
 #[tokio::test]
@@ -501,7 +595,7 @@ async fn a_registry_adds_up_loaders_that_share_a_name() {
     assert!((users.efficiency_ratio - 15.0).abs() < f64::EPSILON);
     assert_eq!(
         users.total_loads, 160,
-        "loads, counted when each loader is dropped"
+        "loads of every loader, live or dropped"
     );
     assert_eq!(users.cache_hits, 10);
     assert_eq!(users.errors, 10, "key 13 fails in each request");

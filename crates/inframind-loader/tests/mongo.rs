@@ -633,3 +633,156 @@ async fn keys_match_across_integer_widths_and_other_bson_types() {
     );
     assert_eq!(found[2].as_ref().unwrap(), &None);
 }
+
+/// A key that encodes either as an object id or as `{"$bad": 1}`, which the server refuses
+/// inside `$in` ("cannot nest $ under $in"): the `find` of the piece holding it fails.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ProbeKey {
+    Id(ObjectId),
+    Refused(Refused),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct Refused {
+    #[serde(rename = "$bad")]
+    bad: i32,
+}
+
+#[tokio::test]
+async fn a_failed_piece_fails_only_its_own_keys_and_every_query_is_counted() {
+    let fx = Fixture::start().await;
+    let registry = StatsRegistry::new();
+    let source = fx.source::<User>("users").max_keys_per_query(10);
+    let loader = Loader::builder(source.by_id())
+        .name("User_id")
+        .stats(&registry)
+        .build();
+    // 30 keys in three pieces of ten; the middle piece holds the refused key.
+    let mut keys: Vec<ProbeKey> = fx.users[..29].iter().map(|u| ProbeKey::Id(u.id)).collect();
+    keys.insert(15, ProbeKey::Refused(Refused { bad: 1 }));
+    let before = fx.queries().await;
+    let answers = loader.load_many(keys.clone()).await;
+    let sent = fx.take_in_lists().len();
+    assert_eq!(sent, 3, "three finds sent");
+    let seen = fx.queries().await - before;
+    for (i, answer) in answers.iter().enumerate() {
+        if (10..20).contains(&i) {
+            let error = answer.as_ref().expect_err("a key of the failed piece");
+            assert!(!error.is_batch(), "{error}");
+            match error.inner() {
+                Some(MongoError::Query {
+                    collection, field, ..
+                }) => {
+                    assert_eq!((collection.as_str(), field.as_str()), ("users", "_id"));
+                }
+                other => panic!("expected the piece's query error, got {other:?}"),
+            }
+            let message = error.to_string();
+            assert!(message.contains("cannot nest $ under $in"), "{message}");
+            assert!(
+                !message.contains("RawDocumentBuf") && !message.contains("server response"),
+                "no raw server reply in the message: {message}"
+            );
+        } else {
+            let ProbeKey::Id(id) = &keys[i] else {
+                unreachable!()
+            };
+            let user = answer.as_ref().expect("a key of a piece that succeeded");
+            assert_eq!(user.as_ref().map(|u| u.id), Some(*id));
+        }
+    }
+    let stats = registry.get("User_id").unwrap();
+    assert_eq!(stats.total_queries, 3, "{stats:?}");
+    assert!(seen <= 3, "the server counted {seen}");
+    assert_eq!(stats.errors, 10);
+
+    // One piece only, refused: the batch fails as a whole, counted once.
+    let loader = Loader::new(fx.source::<User>("users").by_id());
+    let answer = loader.load(ProbeKey::Refused(Refused { bad: 2 })).await;
+    assert!(answer.unwrap_err().is_batch());
+    assert_eq!(loader.stats().total_queries, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_awaited_together_make_one_find_every_round_on_a_multi_thread_runtime() {
+    let fx = Fixture::start().await;
+    let source = fx.source::<User>("users");
+    let ids: Vec<ObjectId> = fx.users.iter().map(|u| u.id).collect();
+    for round in 0..200 {
+        let loader = Loader::new(source.by_id());
+        let run = {
+            let ids = ids.clone();
+            async move {
+                let answers = join_all(ids.iter().map(|id| loader.load(*id))).await;
+                assert!(answers.iter().all(|a| matches!(a, Ok(Some(_)))));
+            }
+        };
+        if round % 2 == 0 {
+            run.await;
+        } else {
+            tokio::spawn(run).await.unwrap();
+        }
+        let finds = fx.take_in_lists();
+        assert_eq!(
+            finds.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100],
+            "round {round}"
+        );
+    }
+}
+
+/// 100 tasks spawned in one tick, each loading one user: every task gets its user and no key is
+/// asked twice. How many finds they made is printed (`--nocapture`): on a multi-thread runtime
+/// the design does not promise one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_from_spawned_tasks_are_answered_and_the_split_is_reported() {
+    let fx = Fixture::start().await;
+    let source = fx.source::<User>("users");
+    let ids: Vec<ObjectId> = fx.users.iter().map(|u| u.id).collect();
+    let mut finds_per_round = Vec::new();
+    let mut sizes = Vec::new();
+    for _ in 0..200 {
+        let loader = Loader::new(source.by_id());
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let tasks: Vec<_> = ids
+                .iter()
+                .map(|&id| {
+                    let loader = loader.clone();
+                    tokio::spawn(async move { loader.load(id).await })
+                })
+                .collect();
+            for (id, task) in ids.iter().zip(tasks) {
+                assert_eq!(task.await.unwrap().unwrap().map(|u| u.id), Some(*id));
+            }
+        })
+        .await
+        .unwrap();
+        let finds = fx.take_in_lists();
+        let keys: HashSet<String> = finds.iter().flatten().map(|b| b.to_string()).collect();
+        assert_eq!(keys.len(), 100);
+        assert_eq!(
+            finds.iter().map(Vec::len).sum::<usize>(),
+            100,
+            "no key twice"
+        );
+        finds_per_round.push(finds.len());
+        if finds.len() > 1 && sizes.len() < 5 {
+            sizes.push(finds.iter().map(Vec::len).collect::<Vec<_>>());
+        }
+    }
+    report(&finds_per_round, &sizes);
+}
+
+#[allow(clippy::print_stdout)] // the measured split rate is this test's report
+fn report(finds_per_round: &[usize], sizes: &[Vec<usize>]) {
+    let split = finds_per_round.iter().filter(|&&n| n > 1).count();
+    let mean = finds_per_round.iter().sum::<usize>() as f64 / finds_per_round.len() as f64;
+    let max = finds_per_round.iter().max().unwrap_or(&0);
+    println!(
+        "MongoDB, 100 spawned tasks: {split} of {} rounds split; finds per round: mean {mean:.2}, \
+         max {max}; $in sizes of split rounds, e.g. {sizes:?}",
+        finds_per_round.len()
+    );
+}

@@ -2,6 +2,7 @@
 //! query counts, priming, and errors.
 
 use inframind_loader::preload::PreloadError;
+use inframind_loader::preload::preload_into;
 use inframind_loader::{Loader, Many, MemoryError, MemorySource, One, preload_relations};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -206,4 +207,122 @@ async fn a_relation_on_an_unknown_field_is_a_typed_error() {
     // A key of the wrong type for the field is an error too, not a panic.
     let wrong = Loader::new(users.by_id());
     assert!(wrong.load("1".to_owned()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_single_relation_needs_no_tuple() {
+    let users = users();
+    let parents: Vec<Assessment> = (1..=3)
+        .map(|id| Assessment {
+            id,
+            user_id: Some(id),
+        })
+        .collect();
+    let rows = preload_relations(
+        parents,
+        One::optional(&users, "_id", |a: &Assessment| a.user_id),
+    )
+    .await
+    .unwrap();
+    let user: &Option<User> = &rows[1].1;
+    assert_eq!(user.as_ref().unwrap().name, "user 2");
+    let recs = recommendations();
+    let rows = preload_relations(
+        vec![Assessment {
+            id: 1,
+            user_id: None,
+        }],
+        Many::new(&recs, "assessment_id", |a: &Assessment| a.id),
+    )
+    .await
+    .unwrap();
+    let ids: Vec<u32> = rows[0].1.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [30, 10, 40]);
+}
+
+/// A parent with fields for its relations, as the spec reads them: `assessment.user.name`.
+#[derive(Clone, Debug, Default)]
+struct FullAssessment {
+    id: u32,
+    user_id: u32,
+    user: Option<User>,
+    recommendations: Vec<Recommendation>,
+}
+
+#[tokio::test]
+async fn preload_into_writes_relations_into_named_fields() {
+    let users = users();
+    let recs = recommendations();
+    let mut assessments: Vec<FullAssessment> = (1..=3)
+        .map(|id| FullAssessment {
+            id,
+            user_id: id + 1,
+            ..FullAssessment::default()
+        })
+        .collect();
+    preload_into(
+        &mut assessments,
+        (
+            One::new(&users, "_id", |a: &FullAssessment| a.user_id).set(|a, user| a.user = user),
+            Many::new(&recs, "assessment_id", |a: &FullAssessment| a.id)
+                .set(|a, recs| a.recommendations = recs),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(assessments[0].user.as_ref().unwrap().name, "user 2");
+    assert_eq!(assessments[0].recommendations.len(), 3);
+    assert_eq!(assessments[2].recommendations[0].id, 50);
+    assert_eq!(users.queries() + recs.queries(), 2);
+
+    // One relation on its own.
+    preload_into(
+        &mut assessments,
+        One::new(&users, "_id", |a: &FullAssessment| a.id).set(|a, user| a.user = user),
+    )
+    .await
+    .unwrap();
+    assert_eq!(assessments[2].user.as_ref().unwrap().name, "user 3");
+}
+
+#[tokio::test]
+async fn priming_by_key_records_ids_with_no_document() {
+    let users = users();
+    let loader = Loader::builder(users.by_id()).name("User_id").build();
+    // Users 1..=5 exist; 8 and 9 do not.
+    let parents: Vec<Assessment> = [1, 2, 8, 9, 2]
+        .into_iter()
+        .map(|id| Assessment {
+            id,
+            user_id: Some(id),
+        })
+        .collect();
+    let rows = preload_relations(
+        parents,
+        One::optional(&users, "_id", |a: &Assessment| a.user_id).prime_keys(&loader),
+    )
+    .await
+    .unwrap();
+    assert!(rows[2].1.is_none());
+    assert_eq!(users.queries(), 1);
+    let loaded = loader.load_many([1, 2, 8, 9]).await;
+    let names: Vec<Option<String>> = loaded
+        .into_iter()
+        .map(|u| u.unwrap().map(|u| u.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            Some("user 1".to_owned()),
+            Some("user 2".to_owned()),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        users.queries(),
+        1,
+        "found and missing ids answered from the primed cache"
+    );
+    assert_eq!(loader.stats().cache_hits, 4);
 }

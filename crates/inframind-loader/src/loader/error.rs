@@ -31,11 +31,27 @@ impl<E> LoadError<E> {
         }
     }
 
-    /// Whether the whole batch failed rather than this key alone.
+    /// Whether the batch function failed for the whole batch ([`Batch`](Self::Batch)), rather
+    /// than for this key alone. `false` for [`Panicked`](Self::Panicked) and
+    /// [`Aborted`](Self::Aborted), which are not the batch function's errors.
     pub fn is_batch(&self) -> bool {
-        !matches!(self, Self::Key(_))
+        matches!(self, Self::Batch(_))
     }
 }
+
+/// Equal when the variants match and, for [`Key`](LoadError::Key) and
+/// [`Batch`](LoadError::Batch), the errors are equal.
+impl<E: PartialEq> PartialEq for LoadError<E> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Key(a), Self::Key(b)) | (Self::Batch(a), Self::Batch(b)) => **a == **b,
+            (Self::Panicked, Self::Panicked) | (Self::Aborted, Self::Aborted) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<E: Eq> Eq for LoadError<E> {}
 
 impl<E> Clone for LoadError<E> {
     fn clone(&self) -> Self {

@@ -6,8 +6,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::core::{Answer, Batch, Ticket};
+use super::core::Ticket;
+use super::dispatch::{Dispatch, Driver, Step, hand_off};
 use super::error::LoadError;
+use super::outcome::{Answer, Batch};
 
 /// The future [`Loader::load`](crate::Loader::load) returns.
 ///
@@ -25,7 +27,19 @@ enum State<V, E> {
         batch: Arc<Batch<V, E>>,
         idx: usize,
         slot: Option<usize>,
+        loader: Arc<dyn Dispatch<V, E>>,
+        role: Role,
     },
+}
+
+/// What a waiting `Load` does for its round (see the `dispatch` module).
+enum Role {
+    /// Waits for its batch.
+    Waiter,
+    /// Leads its round: has yielded `yields` times, and saw key generation `seen` last.
+    Leader { seen: u64, yields: u32 },
+    /// Drives the dispatched round.
+    Driver(Driver),
 }
 
 impl<V, E> fmt::Debug for Load<V, E> {
@@ -33,13 +47,24 @@ impl<V, E> fmt::Debug for Load<V, E> {
         let state = match &self.state {
             State::Ready(Some(_)) => "ready",
             State::Ready(None) => "done",
-            State::Waiting { .. } => "waiting",
+            State::Waiting {
+                role: Role::Waiter, ..
+            } => "waiting",
+            State::Waiting {
+                role: Role::Leader { .. },
+                ..
+            } => "leading",
+            State::Waiting {
+                role: Role::Driver(_),
+                ..
+            } => "driving",
         };
         f.debug_struct("Load").field("state", &state).finish()
     }
 }
 
-// Nothing in these futures is pinned structurally: answers are moved out, never pinned.
+// Nothing in these futures is pinned structurally: answers are moved out, never pinned, and
+// the round a leader drives is boxed.
 impl<V, E> Unpin for Load<V, E> {}
 impl<V, E> Unpin for LoadMany<V, E> {}
 
@@ -50,7 +75,7 @@ impl<V: Clone, E> Load<V, E> {
         }
     }
 
-    pub(crate) fn waiting(ticket: Ticket<V, E>) -> Self {
+    pub(crate) fn waiting(ticket: Ticket<V, E>, loader: Arc<dyn Dispatch<V, E>>) -> Self {
         // A batch that already finished answers without a poll round trip.
         if let Some(answer) = ticket.batch.try_answer(ticket.idx) {
             return Self::ready(answer);
@@ -60,6 +85,8 @@ impl<V: Clone, E> Load<V, E> {
                 batch: ticket.batch,
                 idx: ticket.idx,
                 slot: None,
+                loader,
+                role: Role::Waiter,
             },
         }
     }
@@ -70,29 +97,94 @@ impl<V: Clone, E> Future for Load<V, E> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match &mut this.state {
-            State::Ready(answer) => match answer.take() {
+        let State::Waiting {
+            batch,
+            idx,
+            slot,
+            loader,
+            role,
+        } = &mut this.state
+        else {
+            let State::Ready(answer) = &mut this.state else {
+                unreachable!()
+            };
+            return match answer.take() {
                 Some(answer) => Poll::Ready(answer),
                 None => panic!("`Load` polled after completion"),
-            },
-            State::Waiting { batch, idx, slot } => {
-                let answer = std::task::ready!(batch.poll_answer(*idx, slot, cx));
-                this.state = State::Ready(None);
-                Poll::Ready(answer)
+            };
+        };
+        let answer = loop {
+            match role {
+                Role::Waiter => {
+                    // Registered before trying to lead, so that a leader abdicating after the
+                    // attempt below saw it still leading wakes this waiter.
+                    if let Poll::Ready(answer) = batch.poll_answer(*idx, slot, cx) {
+                        break answer;
+                    }
+                    if !batch.is_dispatched() {
+                        if let Some(seen) = loader.claim(batch) {
+                            // Let the task poll its other futures and go round the scheduler
+                            // once before the round goes out.
+                            *role = Role::Leader { seen, yields: 0 };
+                            cx.waker().wake_by_ref();
+                        }
+                    }
+                    return Poll::Pending;
+                }
+                Role::Leader { seen, yields } => match Arc::clone(loader).advance(*seen, *yields) {
+                    Step::Yield(generation) => {
+                        *seen = generation;
+                        *yields += 1;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Step::Drive(driver) => *role = Role::Driver(driver),
+                },
+                Role::Driver(driver) => {
+                    let finished = driver.get_mut().as_mut().poll(cx).is_ready();
+                    if let Some(answer) = batch.try_answer(*idx) {
+                        if let Role::Driver(rest) = std::mem::replace(role, Role::Waiter) {
+                            if !finished {
+                                // This key is answered; the round's other batches still run.
+                                hand_off(rest);
+                            }
+                        }
+                        break answer;
+                    }
+                    if finished {
+                        // The round answered every batch it held, this one included; wait as
+                        // a plain waiter should that ever not hold.
+                        *role = Role::Waiter;
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
             }
-        }
+        };
+        this.state = State::Ready(None);
+        Poll::Ready(answer)
     }
 }
 
 impl<V, E> Drop for Load<V, E> {
     fn drop(&mut self) {
-        if let State::Waiting {
+        let State::Waiting {
             batch,
-            slot: Some(slot),
+            slot,
+            loader,
+            role,
             ..
-        } = &self.state
-        {
+        } = &mut self.state
+        else {
+            return;
+        };
+        if let Some(slot) = slot {
             batch.forget(*slot);
+        }
+        match std::mem::replace(role, Role::Waiter) {
+            Role::Waiter => {}
+            Role::Leader { .. } => loader.abdicate(),
+            Role::Driver(driver) => hand_off(driver),
         }
     }
 }

@@ -19,8 +19,10 @@
 
 mod batch;
 mod core;
+mod dispatch;
 mod error;
 mod future;
+mod outcome;
 
 use std::fmt;
 use std::hash::Hash;
@@ -31,7 +33,8 @@ pub use self::batch::{BatchFn, Loaded};
 pub use self::error::LoadError;
 pub use self::future::{Load, LoadMany};
 
-use self::core::{Config, Entry, Inner};
+use self::core::{Config, Entry, Found, Inner};
+use self::dispatch::Dispatch;
 use crate::stats::{LoaderStats, StatsRegistry};
 
 /// A DataLoader: batches, de-duplicates and caches loads of `K` into `V` through a
@@ -43,16 +46,32 @@ use crate::stats::{LoaderStats, StatsRegistry};
 ///
 /// # Scheduling
 ///
-/// There is no fixed delay. The first key queued schedules a collector task; the collector
-/// puts itself behind the tasks already runnable on its scheduler, round after round, until a
-/// round passes with no new key, and then dispatches the batch. So every key queued by the
-/// current task before it awaits (a `join!`, `join_all` or `load_many`), and by the tasks
-/// runnable alongside it, goes into one batch, and a lone `load` waits for no timer (nor for
-/// an I/O poll). Keys queued concurrently from another thread (outside the runtime's worker, as
-/// from `block_on`) may be split over several batches. [`LoaderBuilder::window`] adds an optional bounded window instead, for callers who
-/// prefer bigger batches to lower latency; a batch that reaches `max_batch_size` goes out at
-/// once either way. The collector is a Tokio task, so loads must run inside a Tokio runtime
-/// (outside one they fail with [`LoadError::Aborted`]).
+/// There is no fixed delay, and no collector task. The first `Load` of a round to be polled
+/// leads it: it wakes its own task and returns `Pending`, so the task first polls its other
+/// futures (which queue their keys into the same round) and goes once round its scheduler's
+/// queue, behind the tasks already runnable there. When it is polled again, it dispatches the
+/// round (or yields again, a bounded number of times, while keys are still arriving) and runs
+/// the batches in its own task. So every key queued by one task before it is back from that
+/// yield (a `join!`, `join_all`, `FuturesUnordered`, `load_many`, or async blocks each
+/// loading) goes into one batch, on a current-thread or a multi-thread runtime alike, and a
+/// lone `load` waits for no timer, no spawned task and no I/O poll.
+///
+/// Loads from *other* tasks join the round while it is queued. On a current-thread runtime,
+/// tasks spawned in the same tick all do; on a multi-thread runtime, a task that runs on the
+/// other worker after the round went out starts the next one, so loads spread over many
+/// spawned tasks may split into a few batches (`docs/benchmarks.md` has the measured split
+/// rate). Load from one task with `join!` or `join_all` where one batch matters.
+///
+/// If the leading `Load` is dropped before it dispatches, another waiter of the round takes
+/// over; if it is dropped while its batches run, they finish on a spawned Tokio task (or, with
+/// no runtime to spawn on, their waiters get [`LoadError::Aborted`]). Loads need no Tokio
+/// runtime otherwise. Since the leading `Load` runs its round, a task that stops polling it
+/// (without dropping it) holds up that round's waiters in other tasks; every combinator that
+/// polls a woken future (`join!`, `select!`, `join_all`, `FuturesUnordered`) keeps it going.
+///
+/// [`LoaderBuilder::window`] adds an optional bounded window instead, for callers who prefer
+/// bigger batches to lower latency: a Tokio task collects the keys for the window, or until a
+/// batch reaches `max_batch_size`.
 ///
 /// # Cache
 ///
@@ -113,27 +132,20 @@ where
     /// key or for its whole batch, panicked, or never ran.
     pub fn load(&self, key: K) -> Load<V, B::Error> {
         let mut state = self.inner.state.lock();
-        state.unflushed.loads += 1;
-        state.stats.stats.total_loads += 1;
-        let cached = match state.cache.get(&key) {
-            Some(Entry::Ready(value)) => Some(Load::ready(Ok(value.clone()))),
-            Some(Entry::Batch(batch, idx)) => Some(Load::waiting(core::Ticket {
-                batch: Arc::clone(batch),
-                idx: *idx,
-            })),
-            None => None,
+        let (ticket, schedule) = match state.lookup(&key) {
+            Some(found) => {
+                drop(state);
+                self.inner.counts.add(1, 1);
+                return self.answer(found);
+            }
+            None => self.inner.enqueue(&mut state, key),
         };
-        if let Some(load) = cached {
-            state.unflushed.cache_hits += 1;
-            state.stats.stats.cache_hits += 1;
-            return load;
-        }
-        let (ticket, schedule) = self.inner.enqueue(&mut state, key);
         drop(state);
+        self.inner.counts.add(1, 0);
         if schedule {
-            self.inner.schedule();
+            self.inner.schedule_window();
         }
-        Load::waiting(ticket)
+        Load::waiting(ticket, self.dispatcher())
     }
 
     /// Loads many keys at once; the answers come back in the order of `keys`.
@@ -142,67 +154,77 @@ where
     pub fn load_many(&self, keys: impl IntoIterator<Item = K>) -> LoadMany<V, B::Error> {
         let mut loads = Vec::new();
         let mut schedule = false;
+        let mut hits = 0;
         {
             let mut state = self.inner.state.lock();
             for key in keys {
-                state.unflushed.loads += 1;
-                state.stats.stats.total_loads += 1;
-                let cached = match state.cache.get(&key) {
-                    Some(Entry::Ready(value)) => Some(Load::ready(Ok(value.clone()))),
-                    Some(Entry::Batch(batch, idx)) => Some(Load::waiting(core::Ticket {
-                        batch: Arc::clone(batch),
-                        idx: *idx,
-                    })),
-                    None => None,
-                };
-                if let Some(load) = cached {
-                    state.unflushed.cache_hits += 1;
-                    state.stats.stats.cache_hits += 1;
-                    loads.push(load);
+                if let Some(found) = state.lookup(&key) {
+                    hits += 1;
+                    loads.push(self.answer(found));
                     continue;
                 }
                 let (ticket, first) = self.inner.enqueue(&mut state, key);
                 schedule |= first;
-                loads.push(Load::waiting(ticket));
+                loads.push(Load::waiting(ticket, self.dispatcher()));
             }
         }
+        self.inner.counts.add(loads.len() as u64, hits);
         if schedule {
-            self.inner.schedule();
+            self.inner.schedule_window();
         }
         LoadMany::new(loads)
+    }
+
+    fn answer(&self, found: Found<V, B::Error>) -> Load<V, B::Error> {
+        match found {
+            Found::Ready(value) => Load::ready(Ok(value)),
+            Found::Waiting(ticket) => Load::waiting(ticket, self.dispatcher()),
+        }
+    }
+
+    fn dispatcher(&self) -> Arc<dyn Dispatch<V, B::Error>> {
+        Arc::clone(&self.inner) as Arc<dyn Dispatch<V, B::Error>>
     }
 
     /// Caches `value` for `key`, replacing whatever was cached or in flight for it, so later
     /// loads of `key` answer from the cache. Loads already waiting keep their batch's answer.
     pub fn prime(&self, key: K, value: V) {
         let mut state = self.inner.state.lock();
-        state.cache.remove(&key);
-        if self.inner.make_room(&mut state) {
-            state.cache.insert(key, Entry::Ready(Some(value)));
-        }
+        self.inner.prime(&mut state, key, value);
     }
 
     /// [`prime`](Self::prime)s every pair.
     pub fn prime_many(&self, pairs: impl IntoIterator<Item = (K, V)>) {
         let mut state = self.inner.state.lock();
         for (key, value) in pairs {
-            state.cache.remove(&key);
-            if self.inner.make_room(&mut state) {
-                state.cache.insert(key, Entry::Ready(Some(value)));
-            }
+            self.inner.prime(&mut state, key, value);
+        }
+    }
+
+    /// Caches `key` as missing, so later loads of it answer `Ok(None)` without asking the
+    /// batch function (as for an id known to have no document).
+    pub fn prime_missing(&self, key: K) {
+        let mut state = self.inner.state.lock();
+        state.forget(&key);
+        if self.inner.make_room(&mut state) {
+            state.cache.insert(key, Entry::Ready(None));
         }
     }
 
     /// Forgets `key`, so the next load asks the batch function again (after a write, say).
+    ///
+    /// A key still queued for a batch that has not gone out stays in that batch: a `load` of
+    /// it after the `clear` waits for the same batch, whose answer is read after the `clear`.
     pub fn clear(&self, key: &K) {
-        self.inner.state.lock().cache.remove(key);
+        let mut state = self.inner.state.lock();
+        state.forget(key);
     }
 
-    /// Forgets every key.
+    /// Forgets every key (keys queued for a batch that has not gone out stay in it, as with
+    /// [`clear`](Self::clear)).
     pub fn clear_all(&self) {
         let mut state = self.inner.state.lock();
-        state.cache.clear();
-        state.sweep_at = 0;
+        state.forget_all();
     }
 
     /// This loader's name.
@@ -218,6 +240,8 @@ where
     /// This loader's own statistics (the registry, if any, adds up every loader of the name).
     pub fn stats(&self) -> LoaderStats {
         let mut stats = self.inner.state.lock().stats.stats.clone();
+        stats.total_loads = self.inner.counts.loads();
+        stats.cache_hits = self.inner.counts.cache_hits();
         stats.derive();
         stats
     }

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf, doc};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 use mongodb::Collection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,7 +31,10 @@ const DEFAULT_MAX_CONCURRENT: usize = 4;
 /// [`max_key_bytes_per_query`](Self::max_key_bytes_per_query) of encoded keys (8 MiB), so every
 /// command stays under MongoDB's 16 MiB BSON limit. A field holding an array matches each of
 /// its elements, as `$in` does. A document that does not decode is an error for its key alone,
-/// naming the collection and the document's `_id`.
+/// naming the collection and the document's `_id`. A query that fails fails its own keys only:
+/// when a key set was cut into several queries, the others still run and answer their keys,
+/// and the failed one's keys get its [`MongoError::Query`]; a single query's failure is its
+/// batch's. `Fetched::queries` counts every query sent.
 ///
 /// Keys are any `serde` type that encodes to the field's BSON type (`ObjectId`, `String`,
 /// integers, dates, ...). Returned documents are matched to their keys by the field's raw BSON
@@ -192,19 +195,37 @@ where
         };
         let projection = inner.projection.as_ref().map(|p| with_field(p, field));
         let queries = chunks.len() as u64;
-        let results: Vec<_> = stream::iter(
+        let lens: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        // Every piece runs to its end: one piece failing does not cancel the others.
+        let mut results: Vec<_> = stream::iter(
             chunks
                 .into_iter()
                 .map(|chunk| query::<K, T>(inner, field, chunk, projection.as_ref(), &wanted)),
         )
         .buffered(inner.max_concurrent)
-        .try_collect()
-        .await?;
-        let docs = if results.len() == 1 {
-            results.into_iter().next().unwrap_or_default()
-        } else {
-            results.into_iter().flatten().collect()
-        };
+        .collect()
+        .await;
+        if results.len() == 1 {
+            // A single query: its failure is the whole batch's.
+            return Ok(Fetched::new(
+                results.pop().unwrap_or(Ok(Vec::new()))?,
+                queries,
+            ));
+        }
+        // Several: each failed piece's keys get that piece's error, the others their documents.
+        let mut docs = Vec::with_capacity(keys.len());
+        let mut start = 0;
+        for (len, result) in lens.into_iter().zip(results) {
+            match result {
+                Ok(found) => docs.extend(found),
+                Err(error) => docs.extend(
+                    keys[start..start + len]
+                        .iter()
+                        .map(|key| (key.clone(), Err(error.clone()))),
+                ),
+            }
+            start += len;
+        }
         Ok(Fetched::new(docs, queries))
     }
 }
@@ -429,7 +450,11 @@ fn lookup<'a>(doc: &'a RawDocument, path: &str) -> Option<RawBsonRef<'a>> {
 #[non_exhaustive]
 pub enum MongoError {
     /// The `find` failed (connection, server error, ...): every key of the query failed.
-    #[error("{collection}: find by `{field}` failed: {source}")]
+    ///
+    /// The message gives the driver's error kind (for a server error, its code, name and
+    /// message), not the raw server reply the driver's own message carries; that stays
+    /// reachable through `source`.
+    #[error("{collection}: find by `{field}` failed: {}", .source.kind)]
     Query {
         /// The collection queried.
         collection: String,
