@@ -1,0 +1,80 @@
+//! The router: every resource's routes, `/admin` nested behind the admin token, and the
+//! server-wide middleware (outermost first): request id, propagation, tracing span, CORS,
+//! error rendering, panic catching, body limit, timeout.
+
+mod admin;
+pub(crate) mod assessments;
+mod dashboard;
+mod health;
+pub(crate) mod middleware;
+mod recommendations;
+mod status_page;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, StatusCode, header};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::BODY_LIMIT;
+use crate::state::AppState;
+use crate::telemetry::REQUEST_ID_HEADER;
+
+/// The whole application over `state`.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout();
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            request_id.clone(),
+        ])
+        .expose_headers([request_id.clone(), header::RETRY_AFTER]);
+    Router::new()
+        .merge(status_page::router())
+        .merge(health::router())
+        .merge(users::router())
+        .merge(users::assessments_router())
+        .merge(assessments::list_router())
+        .merge(assessments::item_router())
+        .merge(recommendations::router())
+        .merge(dashboard::router())
+        .merge(admin::router())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+        // Innermost first: each `layer` call wraps the router built so far.
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::new())
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout)),
+        )
+        .layer(axum::middleware::from_fn(middleware::render_errors))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(middleware::request_span)
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(cors),
+        )
+}

@@ -1,0 +1,55 @@
+//! Recommendations: the public list and owner-checked manual creation.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::auth::AuthUser;
+use crate::domain::{NewRecommendation, Recommendation};
+use crate::error::{ApiError, ApiJson};
+use crate::routes::assessments::{find, limit_param};
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/recommendations", get(list).post(create))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Recommendation>>, ApiError> {
+    let limit = limit_param(query.as_deref())?;
+    Ok(Json(state.repo.list_recommendations(Some(limit)).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    ApiJson(mut body): ApiJson<NewRecommendation>,
+) -> Result<(StatusCode, Json<Recommendation>), ApiError> {
+    body.title = body.title.trim().to_owned();
+    if body.title.is_empty() || body.title.len() > 200 {
+        return Err(ApiError::field(
+            "title",
+            "title must be 1 to 200 characters",
+        ));
+    }
+    body.category = body.category.trim().to_lowercase();
+    if body.category.is_empty() || body.category.len() > 50 {
+        return Err(ApiError::field(
+            "category",
+            "category must be 1 to 50 characters",
+        ));
+    }
+    let assessment = find(&state, &body.assessment_id).await?;
+    caller.require_access(&assessment.user_id, "assessment")?;
+    let created = state
+        .repo
+        .create_recommendations(vec![body])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("the store returned no recommendation".to_owned()))?;
+    Ok((StatusCode::CREATED, Json(created)))
+}

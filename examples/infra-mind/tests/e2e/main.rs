@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on loopback, a real HTTP client, both stores.
+
+mod admin;
+mod assessments;
+mod common;
+mod dashboard;
+mod errors;
+mod lifecycle;
+mod recommendations;
+mod users;
