@@ -134,6 +134,30 @@ impl From<RepoError> for ApiError {
     }
 }
 
+impl From<crate::llm::chain::ChainError> for ApiError {
+    fn from(error: crate::llm::chain::ChainError) -> Self {
+        use crate::llm::chain::ChainError;
+        let retry_after = match &error {
+            ChainError::AllOpen { retry_after_secs } => *retry_after_secs,
+            _ => RETRY_AFTER_SECS,
+        };
+        Self::Unavailable {
+            backend: "llm".to_owned(),
+            message: error.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl From<crate::agents::AgentError> for ApiError {
+    fn from(error: crate::agents::AgentError) -> Self {
+        match error {
+            crate::agents::AgentError::Llm(e) => e.into(),
+            crate::agents::AgentError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The error as it is rendered, kept in the response extensions until the request id is known.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {

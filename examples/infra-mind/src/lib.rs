@@ -3,11 +3,14 @@
 //! `main.rs` parses the flags into a [`config::Config`] and runs a [`startup::Server`]; tests build a
 //! server from [`config::Config::embedded`] on `127.0.0.1:0`.
 
+pub mod agents;
 pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod llm;
 pub mod repo;
+pub mod reports;
 pub mod routes;
 pub mod seed;
 pub mod startup;

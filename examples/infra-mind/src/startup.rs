@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AdminToken, generate_token};
 use crate::config::Config;
+use crate::llm::chain::{ProviderChain, SharedClock};
 use crate::repo::memory::MemoryRepository;
 use crate::repo::mongo::{MongoRepository, MongoSettings};
 use crate::repo::{RepoError, Repository};
@@ -27,6 +28,9 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The LLM HTTP client could not be built.
+    #[error("cannot build the LLM client: {0}")]
+    Llm(#[from] crate::llm::LlmError),
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] RepoError),
@@ -72,10 +76,23 @@ impl Server {
     /// Binds the address over a given store (tests use it to share one store).
     ///
     /// # Errors
-    /// [`StartupError::Bind`].
+    /// [`StartupError`].
     pub async fn with_store(
         config: Config,
         repo: Arc<dyn Repository>,
+    ) -> Result<Self, StartupError> {
+        Self::with_parts(config, repo, None).await
+    }
+
+    /// Binds the address over a given store, with the breakers on `clock` (tests inject a
+    /// manual clock to watch breakers recover).
+    ///
+    /// # Errors
+    /// [`StartupError`].
+    pub async fn with_parts(
+        config: Config,
+        repo: Arc<dyn Repository>,
+        clock: Option<SharedClock>,
     ) -> Result<Self, StartupError> {
         let addr = config.bind_addr;
         let listener = TcpListener::bind(addr)
@@ -85,7 +102,9 @@ impl Server {
             Some(token) if !token.is_empty() => (token.clone(), false),
             _ => (generate_token(), true),
         };
-        let state = AppState::new(config, repo, AdminToken::new(&admin_token));
+        let llm = ProviderChain::from_config(&config, clock)?;
+        tracing::info!(providers = ?llm.names(), "LLM provider chain");
+        let state = AppState::new(config, repo, AdminToken::new(&admin_token), llm);
         Ok(Self {
             listener,
             state,

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::auth::AdminToken;
 use crate::config::Config;
+use crate::llm::chain::ProviderChain;
 use crate::repo::Repository;
 
 /// Cloned into every handler; each field is an `Arc` or cheap to clone.
@@ -14,6 +15,8 @@ pub struct AppState {
     pub repo: Arc<dyn Repository>,
     /// The admin token's hash.
     pub admin: Arc<AdminToken>,
+    /// The LLM providers behind their breakers.
+    pub llm: ProviderChain,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// When the server started (for uptime).
@@ -21,10 +24,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a store and an admin token.
-    pub fn new(config: Config, repo: Arc<dyn Repository>, admin: AdminToken) -> Self {
+    /// State over a store, an admin token and the provider chain.
+    pub fn new(
+        config: Config,
+        repo: Arc<dyn Repository>,
+        admin: AdminToken,
+        llm: ProviderChain,
+    ) -> Self {
         Self {
             repo,
+            llm,
             admin: Arc::new(admin),
             config: Arc::new(config),
             started_at: Instant::now(),

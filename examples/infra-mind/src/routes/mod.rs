@@ -8,6 +8,7 @@ mod dashboard;
 mod health;
 pub(crate) mod middleware;
 mod recommendations;
+mod reports;
 mod status_page;
 mod users;
 
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(assessments::list_router())
         .merge(assessments::item_router())
         .merge(recommendations::router())
+        .merge(reports::router())
         .merge(dashboard::router())
         .merge(admin::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

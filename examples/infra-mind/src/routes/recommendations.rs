@@ -1,10 +1,12 @@
 //! Recommendations: the public list and owner-checked manual creation.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Serialize;
 
+use crate::agents;
 use crate::auth::AuthUser;
 use crate::domain::{NewRecommendation, Recommendation};
 use crate::error::{ApiError, ApiJson};
@@ -12,7 +14,12 @@ use crate::routes::assessments::{find, limit_param};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/recommendations", get(list).post(create))
+    Router::new()
+        .route("/api/recommendations", get(list).post(create))
+        .route(
+            "/api/assessments/{id}/recommendations/generate",
+            post(generate),
+        )
 }
 
 async fn list(
@@ -52,4 +59,36 @@ async fn create(
         .next()
         .ok_or_else(|| ApiError::Internal("the store returned no recommendation".to_owned()))?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Debug, Serialize)]
+struct GeneratedView {
+    provider: String,
+    model: String,
+    recommendations: Vec<Recommendation>,
+}
+
+/// Runs the recommendation agent through the provider chain. 503 with `Retry-After` when no
+/// provider can answer (every breaker open, or every provider failing).
+async fn generate(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<GeneratedView>), ApiError> {
+    let assessment = find(&state, &id).await?;
+    caller.require_access(&assessment.user_id, "assessment")?;
+    let generated = agents::generate(&state.llm, state.repo.as_ref(), &assessment).await?;
+    tracing::info!(
+        provider = %generated.provider,
+        count = generated.recommendations.len(),
+        "recommendations generated"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(GeneratedView {
+            provider: generated.provider,
+            model: generated.model,
+            recommendations: generated.recommendations,
+        }),
+    ))
 }

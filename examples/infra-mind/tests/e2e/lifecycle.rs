@@ -72,18 +72,25 @@ async fn shutdown_lets_in_flight_requests_finish() {
 /// request line, the start-up line carries the generated admin token, SIGTERM stops it.
 #[test]
 fn the_binary_logs_json_with_request_ids_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_infra-mind"))
+    let child = Command::new(env!("CARGO_BIN_EXE_infra-mind"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .expect("the binary runs");
+    let mut guard = KillOnDrop(Some(child));
+    let child = guard.0.as_mut().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: serde_json::Value =
-        serde_json::from_str(&lines.next().unwrap().unwrap()).expect("a JSON line");
+    let first = loop {
+        let line = lines.next().expect("a start-up line").unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).expect("every line is JSON");
+        if value.get("address").is_some() {
+            break value;
+        }
+    };
     let address = first["address"]
         .as_str()
         .expect("the start-up line names the address")
@@ -135,4 +142,17 @@ fn the_binary_logs_json_with_request_ids_and_stops_on_sigterm() {
         "{rest:?}"
     );
     assert!(child.wait().unwrap().success());
+    guard.0 = None;
+}
+
+/// Stops the child if the test fails half-way, so no server outlives the test.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -6,5 +6,7 @@ mod common;
 mod dashboard;
 mod errors;
 mod lifecycle;
+mod llm;
 mod recommendations;
+mod reports;
 mod users;
