@@ -113,6 +113,17 @@ pub enum AgentError {
     Store(#[from] RepoError),
 }
 
+impl AgentError {
+    /// A short label for metrics (`error_type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Llm(ChainError::AllOpen { .. }) => "circuit_open",
+            Self::Llm(_) => "llm_failed",
+            Self::Store(_) => "store",
+        }
+    }
+}
+
 /// What one run produced.
 #[derive(Debug, Clone)]
 pub struct Generated {

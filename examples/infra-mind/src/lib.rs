@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod llm;
+pub mod observe;
 pub mod repo;
 pub mod reports;
 pub mod routes;

@@ -54,7 +54,7 @@ pub async fn run(config: &Config, args: &SeedArgs) -> Result<(), SeedError> {
     if args.users == 0 && args.assessments > 0 {
         return Err(SeedError::NoUsers);
     }
-    let repo = crate::startup::open_store(config).await?;
+    let repo = crate::startup::open_store(config, &inframind_metrics::Metrics::new()).await?;
     if args.reset {
         repo.reset().await?;
     }

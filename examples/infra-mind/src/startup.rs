@@ -10,7 +10,10 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AdminToken, generate_token};
 use crate::config::Config;
+use inframind_metrics::Metrics;
+
 use crate::llm::chain::{ProviderChain, SharedClock};
+use crate::observe;
 use crate::repo::memory::MemoryRepository;
 use crate::repo::mongo::{MongoRepository, MongoSettings};
 use crate::repo::{RepoError, Repository};
@@ -36,21 +39,48 @@ pub enum StartupError {
     Store(#[from] RepoError),
 }
 
-/// Opens the configured store: MongoDB when `MONGODB_URI` is set, else the embedded one.
+/// Opens the configured store: MongoDB when `MONGODB_URI` is set (its commands feeding the
+/// DB families of `metrics`), else the embedded one.
 ///
 /// # Errors
 /// The store's error (a bad URI, or indexes that cannot be created).
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Repository>, RepoError> {
+pub async fn open_store(
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<Arc<dyn Repository>, RepoError> {
     match &config.mongodb_uri {
         Some(uri) => {
             let settings = MongoSettings {
                 uri: uri.clone(),
                 database: config.mongodb_db.clone(),
                 timeout: config.mongodb_timeout(),
+                metrics: Some(metrics.clone()),
             };
             Ok(Arc::new(MongoRepository::connect(&settings).await?))
         }
         None => Ok(Arc::new(MemoryRepository::with_demo_data().await)),
+    }
+}
+
+/// What a server is built from besides its configuration.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// The store.
+    pub repo: Arc<dyn Repository>,
+    /// The metrics registry (the one the store reports to).
+    pub metrics: Metrics,
+    /// The breakers' clock; `None` is the system clock.
+    pub clock: Option<SharedClock>,
+}
+
+impl Parts {
+    /// A store with a fresh registry and the system clock.
+    pub fn new(repo: Arc<dyn Repository>) -> Self {
+        Self {
+            repo,
+            metrics: Metrics::new(),
+            clock: None,
+        }
     }
 }
 
@@ -69,8 +99,17 @@ impl Server {
     /// # Errors
     /// [`StartupError`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let repo = open_store(&config).await?;
-        Self::with_store(config, repo).await
+        let metrics = Metrics::new();
+        let repo = open_store(&config, &metrics).await?;
+        Self::with_parts(
+            config,
+            Parts {
+                repo,
+                metrics,
+                clock: None,
+            },
+        )
+        .await
     }
 
     /// Binds the address over a given store (tests use it to share one store).
@@ -81,19 +120,15 @@ impl Server {
         config: Config,
         repo: Arc<dyn Repository>,
     ) -> Result<Self, StartupError> {
-        Self::with_parts(config, repo, None).await
+        Self::with_parts(config, Parts::new(repo)).await
     }
 
-    /// Binds the address over a given store, with the breakers on `clock` (tests inject a
-    /// manual clock to watch breakers recover).
+    /// Binds the address over given parts (tests inject a manual clock to watch breakers
+    /// recover, or share a registry with the store).
     ///
     /// # Errors
     /// [`StartupError`].
-    pub async fn with_parts(
-        config: Config,
-        repo: Arc<dyn Repository>,
-        clock: Option<SharedClock>,
-    ) -> Result<Self, StartupError> {
+    pub async fn with_parts(config: Config, parts: Parts) -> Result<Self, StartupError> {
         let addr = config.bind_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -102,9 +137,24 @@ impl Server {
             Some(token) if !token.is_empty() => (token.clone(), false),
             _ => (generate_token(), true),
         };
-        let llm = ProviderChain::from_config(&config, clock)?;
+        let Parts {
+            repo,
+            metrics,
+            clock,
+        } = parts;
+        let llm =
+            ProviderChain::from_config(&config, clock)?.with_observer(observe::llm_calls(&metrics));
+        metrics.observe_breakers(llm.registry().clone());
         tracing::info!(providers = ?llm.names(), "LLM provider chain");
-        let state = AppState::new(config, repo, AdminToken::new(&admin_token), llm);
+        observe::spawn_business_gauges(Arc::clone(&repo), metrics.clone());
+        let state = AppState {
+            repo,
+            admin: Arc::new(AdminToken::new(&admin_token)),
+            metrics,
+            llm,
+            config: Arc::new(config),
+            started_at: std::time::Instant::now(),
+        };
         Ok(Self {
             listener,
             state,

@@ -32,6 +32,8 @@ pub struct MongoSettings {
     pub database: String,
     /// How long a call waits for a reachable server before it fails as unavailable.
     pub timeout: Duration,
+    /// Where the driver's command and pool events are recorded (the DB families).
+    pub metrics: Option<inframind_metrics::Metrics>,
 }
 
 /// The MongoDB store.
@@ -258,6 +260,9 @@ impl MongoRepository {
         options.app_name = Some("infra-mind".to_owned());
         options.server_selection_timeout = Some(settings.timeout);
         options.connect_timeout = Some(settings.timeout);
+        if let Some(metrics) = &settings.metrics {
+            inframind_metrics::mongodb::DbEventHandler::new(metrics).install(&mut options);
+        }
         let client = Client::with_options(options).map_err(map_err)?;
         let repo = Self::from_database(client.database(&settings.database));
         repo.ensure_indexes().await?;

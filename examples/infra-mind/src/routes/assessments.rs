@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::auth::AuthUser;
 use crate::domain::{Assessment, AssessmentUpdate, NewAssessment, Recommendation, Report, User};
 use crate::error::{ApiError, ApiJson};
+use crate::observe;
 use crate::repo::parse_id;
 use crate::state::AppState;
 
@@ -83,6 +84,7 @@ async fn create(
     };
     body.title = check_title(&body.title)?;
     let assessment = state.repo.create_assessment(&user.id, body).await?;
+    observe::assessment_created(&state.metrics, &assessment);
     tracing::info!(assessment_id = %assessment.id, "assessment created");
     Ok((StatusCode::CREATED, Json(assessment)))
 }

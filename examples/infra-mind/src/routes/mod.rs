@@ -24,6 +24,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use inframind_metrics::MetricsLayer;
+
 use crate::error::BODY_LIMIT;
 use crate::state::AppState;
 use crate::telemetry::REQUEST_ID_HEADER;
@@ -58,7 +60,10 @@ pub fn router(state: AppState) -> Router {
         .merge(reports::router())
         .merge(dashboard::router())
         .merge(admin::router())
+        .route_service("/metrics", state.metrics.handler())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Inside the router so the `endpoint` label is the matched route template.
+        .layer(MetricsLayer::new(&state.metrics))
         .with_state(state)
         // Innermost first: each `layer` call wraps the router built so far.
         .layer(

@@ -10,6 +10,7 @@ use crate::agents;
 use crate::auth::AuthUser;
 use crate::domain::{NewRecommendation, Recommendation};
 use crate::error::{ApiError, ApiJson};
+use crate::observe;
 use crate::routes::assessments::{find, limit_param};
 use crate::state::AppState;
 
@@ -58,6 +59,7 @@ async fn create(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal("the store returned no recommendation".to_owned()))?;
+    observe::recommendations_created(&state.metrics, std::slice::from_ref(&created));
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -77,7 +79,26 @@ async fn generate(
 ) -> Result<(StatusCode, Json<GeneratedView>), ApiError> {
     let assessment = find(&state, &id).await?;
     caller.require_access(&assessment.user_id, "assessment")?;
-    let generated = agents::generate(&state.llm, state.repo.as_ref(), &assessment).await?;
+    let started = std::time::Instant::now();
+    let generated = match agents::generate(&state.llm, state.repo.as_ref(), &assessment).await {
+        Ok(generated) => generated,
+        Err(error) => {
+            observe::agent_run(
+                &state.metrics,
+                agents::AGENT,
+                started.elapsed(),
+                Err(error.kind()),
+            );
+            return Err(error.into());
+        }
+    };
+    observe::agent_run(
+        &state.metrics,
+        agents::AGENT,
+        generated.duration,
+        Ok(&generated.recommendations),
+    );
+    observe::recommendations_created(&state.metrics, &generated.recommendations);
     tracing::info!(
         provider = %generated.provider,
         count = generated.recommendations.len(),

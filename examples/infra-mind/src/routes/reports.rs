@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{AuthUser, Principal};
 use crate::domain::{NewReport, Report, ReportFormat, ReportType};
 use crate::error::{ApiError, ApiJson};
+use crate::observe;
 use crate::repo::parse_id;
 use crate::reports::{ReportInput, render};
 use crate::routes::assessments::find;
@@ -80,6 +81,7 @@ async fn create(
             content,
         })
         .await?;
+    observe::report_created(&state.metrics, &report);
     tracing::info!(report_id = %report.id, format = report.format.as_str(), "report generated");
     Ok((StatusCode::CREATED, Json(report.into())))
 }

@@ -64,7 +64,7 @@ async fn mongodb_down_is_503_with_retry_after_and_ready_names_it() {
     config.mongodb_uri = Some(server.uri());
     config.mongodb_db = "outage".to_owned();
     config.mongodb_timeout_secs = 1;
-    let repo = infra_mind::startup::open_store(&config)
+    let repo = infra_mind::startup::open_store(&config, &inframind_metrics::Metrics::new())
         .await
         .expect("store opens");
     let app = TestApp::start(config, repo, None).await;

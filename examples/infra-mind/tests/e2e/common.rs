@@ -7,7 +7,7 @@ use std::sync::Arc;
 use infra_mind::config::Config;
 use infra_mind::repo::Repository;
 use infra_mind::repo::memory::MemoryRepository;
-use infra_mind::startup::Server;
+use infra_mind::startup::{Parts, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -89,10 +89,19 @@ impl TestApp {
         let mut config = Config::embedded();
         config.mongodb_uri = Some(mongo.uri().to_owned());
         config.mongodb_db = mongo.database().to_owned();
-        let repo = infra_mind::startup::open_store(&config)
+        let metrics = inframind_metrics::Metrics::new();
+        let repo = infra_mind::startup::open_store(&config, &metrics)
             .await
             .expect("MongoDB store opens");
-        Self::start(config, repo, Some(mongo)).await
+        let parts = Parts {
+            repo: Arc::clone(&repo),
+            metrics,
+            clock: None,
+        };
+        let server = Server::with_parts(config, parts)
+            .await
+            .expect("server binds");
+        Self::spawn(server, repo, Some(mongo))
     }
 
     /// A server over `repo` with `config`.

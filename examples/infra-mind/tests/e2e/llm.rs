@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use infra_mind::config::Config;
 use infra_mind::llm::chain::SharedClock;
 use infra_mind::repo::memory::MemoryRepository;
-use infra_mind::startup::Server;
+use infra_mind::startup::{Parts, Server};
 use inframind_breaker::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -161,13 +161,9 @@ async fn app_with_providers(addr: SocketAddr, clock: &ManualClock) -> TestApp {
     config.anthropic_model = "claude-test".to_owned();
     config.llm_timeout_secs = 5;
     let repo: Arc<dyn infra_mind::repo::Repository> = Arc::new(MemoryRepository::new());
-    let server = Server::with_parts(
-        config,
-        Arc::clone(&repo),
-        Some(SharedClock(Arc::new(clock.clone()))),
-    )
-    .await
-    .unwrap();
+    let mut parts = Parts::new(Arc::clone(&repo));
+    parts.clock = Some(SharedClock(Arc::new(clock.clone())));
+    let server = Server::with_parts(config, parts).await.unwrap();
     TestApp::spawn(server, repo, None)
 }
 

@@ -7,6 +7,7 @@ mod dashboard;
 mod errors;
 mod lifecycle;
 mod llm;
+mod metrics;
 mod recommendations;
 mod reports;
 mod users;
