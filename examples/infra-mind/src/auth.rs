@@ -138,7 +138,10 @@ async fn resolve(state: &AppState, token: &str) -> Result<Principal, ApiError> {
 }
 
 /// The principal of a request, resolved once and kept in the request extensions.
-async fn principal(parts: &mut Parts, state: &AppState) -> Result<Option<Principal>, ApiError> {
+pub(crate) async fn principal(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
     if let Some(known) = parts.extensions.get::<Principal>() {
         return Ok(Some(known.clone()));
     }

@@ -24,6 +24,10 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key the cache writes (to share one Redis database).
+    #[arg(long, env = "REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+
     /// MongoDB for the data; unset means the in-process store with demo data.
     #[arg(long, env = "MONGODB_URI")]
     pub mongodb_uri: Option<String>,
@@ -95,6 +99,7 @@ impl Config {
         Self {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: None,
+            redis_key_prefix: None,
             mongodb_uri: None,
             mongodb_db: "infra_mind".to_owned(),
             mongodb_timeout_secs: 2,

@@ -158,6 +158,26 @@ impl From<crate::agents::AgentError> for ApiError {
     }
 }
 
+/// Every code an error body can carry.
+const KNOWN_CODES: [&str; 16] = [
+    "bad_request",
+    "malformed_json",
+    "invalid_id",
+    "validation_failed",
+    "unsupported_media_type",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "service_unavailable",
+    "internal_error",
+    "method_not_allowed",
+    "not_ready",
+    "circuit_open",
+    "timeout",
+];
+
 /// The error as it is rendered, kept in the response extensions until the request id is known.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {
@@ -203,6 +223,23 @@ impl ErrorBody {
         }
     }
 
+    /// Reads back a body written by [`ApiError`]'s response.
+    pub fn from_json(bytes: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let error = value.get("error")?;
+        let code = error.get("code")?.as_str()?;
+        // Codes are a closed set; map back to the static name.
+        let code = KNOWN_CODES.iter().find(|known| **known == code)?;
+        Some(Self {
+            code,
+            message: error.get("message")?.as_str()?.to_owned(),
+            field: error
+                .get("field")
+                .and_then(|f| f.as_str())
+                .map(str::to_owned),
+        })
+    }
+
     /// The JSON body with the request id.
     pub fn to_json(&self, request_id: &str) -> serde_json::Value {
         let mut error = serde_json::json!({
@@ -237,7 +274,14 @@ impl IntoResponse for ApiError {
             Self::Validation { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let mut response = status.into_response();
+        let body = ErrorBody {
+            code: self.code(),
+            message,
+            field,
+        };
+        // The body is written here too: a layer between the handler and `render_errors`
+        // (the response cache) may rebuild the response without its extensions.
+        let mut response = (status, axum::Json(body.to_json(""))).into_response();
         match &self {
             Self::Unavailable { retry_after, .. } => {
                 response
@@ -251,11 +295,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        response.extensions_mut().insert(ErrorBody {
-            code: self.code(),
-            message,
-            field,
-        });
+        response.extensions_mut().insert(body);
         response
     }
 }

@@ -22,6 +22,9 @@ pub mod telemetry;
 use axum::Router;
 
 /// The application router over `state` (see [`routes::router`]).
-pub fn app(state: state::AppState) -> Router {
+///
+/// # Errors
+/// When a cache layer cannot be built.
+pub fn app(state: state::AppState) -> Result<Router, inframind_cache::CacheError> {
     routes::router(state)
 }

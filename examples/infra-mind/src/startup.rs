@@ -34,6 +34,9 @@ pub enum StartupError {
     /// The LLM HTTP client could not be built.
     #[error("cannot build the LLM client: {0}")]
     Llm(#[from] crate::llm::LlmError),
+    /// The cache store (Redis) could not be opened, or a cache layer built.
+    #[error("cannot set up the response cache: {0}")]
+    Cache(#[from] inframind_cache::CacheError),
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] RepoError),
@@ -88,6 +91,7 @@ impl Parts {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    router: Router,
     state: AppState,
     admin_token: String,
     admin_token_generated: bool,
@@ -147,16 +151,25 @@ impl Server {
         metrics.observe_breakers(llm.registry().clone());
         tracing::info!(providers = ?llm.names(), "LLM provider chain");
         observe::spawn_business_gauges(Arc::clone(&repo), metrics.clone());
+        let cache = crate::routes::cache::open(
+            config.redis_url.as_deref(),
+            config.redis_key_prefix.as_deref(),
+        )
+        .await?;
+        metrics.observe_cache("api", cache.clone());
         let state = AppState {
             repo,
+            cache,
             admin: Arc::new(AdminToken::new(&admin_token)),
             metrics,
             llm,
             config: Arc::new(config),
             started_at: std::time::Instant::now(),
         };
+        let router = crate::routes::router(state.clone())?;
         Ok(Self {
             listener,
+            router,
             state,
             admin_token,
             admin_token_generated,
@@ -183,7 +196,7 @@ impl Server {
 
     /// The router this server serves.
     pub fn router(&self) -> Router {
-        crate::routes::router(self.state.clone())
+        self.router.clone()
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -206,8 +219,7 @@ impl Server {
             admin_token,
             "infra-mind listening on http://{address}"
         );
-        let router = self.router();
-        axum::serve(self.listener, router)
+        axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
         tracing::info!("infra-mind stopped");

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use inframind_cache::CacheHandle;
 use inframind_metrics::Metrics;
 
 use crate::auth::AdminToken;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub repo: Arc<dyn Repository>,
     /// The admin token's hash.
     pub admin: Arc<AdminToken>,
+    /// The response cache: its store, statistics and invalidation.
+    pub cache: CacheHandle,
     /// The shared metrics registry behind `/metrics`.
     pub metrics: Metrics,
     /// The LLM providers behind their breakers.

@@ -11,6 +11,7 @@ use crate::domain::{Assessment, AssessmentUpdate, NewAssessment, Recommendation,
 use crate::error::{ApiError, ApiJson};
 use crate::observe;
 use crate::repo::parse_id;
+use crate::routes::cache;
 use crate::state::AppState;
 
 /// `GET /api/assessments` (the cached list) and `POST`.
@@ -85,6 +86,7 @@ async fn create(
     body.title = check_title(&body.title)?;
     let assessment = state.repo.create_assessment(&user.id, body).await?;
     observe::assessment_created(&state.metrics, &assessment);
+    cache::assessment_created(&state.cache).await;
     tracing::info!(assessment_id = %assessment.id, "assessment created");
     Ok((StatusCode::CREATED, Json(assessment)))
 }
@@ -117,12 +119,13 @@ async fn update(
     if let Some(title) = &body.title {
         body.title = Some(check_title(title)?);
     }
-    state
+    let updated = state
         .repo
         .update_assessment(&id, body)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no assessment {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no assessment {id}")))?;
+    cache::assessment_changed(&state.cache, false).await;
+    Ok(Json(updated))
 }
 
 async fn remove(
@@ -133,6 +136,7 @@ async fn remove(
     let existing = find(&state, &id).await?;
     caller.require_access(&existing.user_id, "assessment")?;
     if state.repo.delete_assessment(&id).await? {
+        cache::assessment_changed(&state.cache, true).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no assessment {id}")))

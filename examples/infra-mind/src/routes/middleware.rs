@@ -47,11 +47,16 @@ pub(crate) async fn render_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let (mut parts, _body) = response.into_parts();
-    let error = parts
-        .extensions
-        .remove::<ErrorBody>()
-        .unwrap_or_else(|| ErrorBody::for_status(status, method.as_str(), &path));
+    let (mut parts, body) = response.into_parts();
+    let error = match parts.extensions.remove::<ErrorBody>() {
+        Some(error) => error,
+        // Error bodies are small; one that is not ours (or too big) is replaced.
+        None => match axum::body::to_bytes(body, 64 * 1024).await {
+            Ok(bytes) => ErrorBody::from_json(&bytes),
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| ErrorBody::for_status(status, method.as_str(), &path)),
+    };
     // tower-http's timeout answers 408 by default; the contract says 503 with Retry-After.
     if status == StatusCode::REQUEST_TIMEOUT {
         parts.status = StatusCode::SERVICE_UNAVAILABLE;

@@ -4,6 +4,7 @@
 
 mod admin;
 pub(crate) mod assessments;
+pub mod cache;
 mod dashboard;
 mod health;
 pub(crate) mod middleware;
@@ -24,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use inframind_cache::CacheError;
 use inframind_metrics::MetricsLayer;
 
 use crate::error::BODY_LIMIT;
@@ -31,7 +33,13 @@ use crate::state::AppState;
 use crate::telemetry::REQUEST_ID_HEADER;
 
 /// The whole application over `state`.
-pub fn router(state: AppState) -> Router {
+///
+/// # Errors
+/// When a cache layer cannot be built.
+pub fn router(state: AppState) -> Result<Router, CacheError> {
+    let caches = cache::Layers::new(&state.cache)?;
+    let resolve_principal =
+        axum::middleware::from_fn_with_state(state.clone(), cache::principal_for_cache);
     let timeout = state.config.request_timeout();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let cors = CorsLayer::new()
@@ -48,15 +56,27 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_TYPE,
             request_id.clone(),
         ])
-        .expose_headers([request_id.clone(), header::RETRY_AFTER]);
-    Router::new()
+        .expose_headers([
+            request_id.clone(),
+            header::RETRY_AFTER,
+            header::ETAG,
+            HeaderName::from_static("x-cache"),
+        ]);
+    let router = Router::new()
         .merge(status_page::router())
         .merge(health::router())
         .merge(users::router())
-        .merge(users::assessments_router())
-        .merge(assessments::list_router())
-        .merge(assessments::item_router())
-        .merge(recommendations::router())
+        // Each cached route gets its own layer; only GET and HEAD are cached, writes on the
+        // same paths pass through.
+        .merge(
+            users::assessments_router()
+                .layer(caches.assessment_user)
+                .layer(resolve_principal),
+        )
+        .merge(assessments::list_router().layer(caches.assessment_list))
+        .merge(assessments::item_router().layer(caches.assessment_item))
+        .merge(recommendations::list_router().layer(caches.recommendation_list))
+        .merge(recommendations::generate_router())
         .merge(reports::router())
         .merge(dashboard::router())
         .merge(admin::router())
@@ -83,5 +103,6 @@ pub fn router(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(cors),
-        )
+        );
+    Ok(router)
 }

@@ -12,15 +12,20 @@ use crate::domain::{NewRecommendation, Recommendation};
 use crate::error::{ApiError, ApiJson};
 use crate::observe;
 use crate::routes::assessments::{find, limit_param};
+use crate::routes::cache;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/recommendations", get(list).post(create))
-        .route(
-            "/api/assessments/{id}/recommendations/generate",
-            post(generate),
-        )
+/// The list (cached in `routes/mod.rs`) and manual creation.
+pub(crate) fn list_router() -> Router<AppState> {
+    Router::new().route("/api/recommendations", get(list).post(create))
+}
+
+/// Agent generation.
+pub(crate) fn generate_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/assessments/{id}/recommendations/generate",
+        post(generate),
+    )
 }
 
 async fn list(
@@ -60,6 +65,7 @@ async fn create(
         .next()
         .ok_or_else(|| ApiError::Internal("the store returned no recommendation".to_owned()))?;
     observe::recommendations_created(&state.metrics, std::slice::from_ref(&created));
+    cache::recommendations_changed(&state.cache).await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -99,6 +105,7 @@ async fn generate(
         Ok(&generated.recommendations),
     );
     observe::recommendations_created(&state.metrics, &generated.recommendations);
+    cache::recommendations_changed(&state.cache).await;
     tracing::info!(
         provider = %generated.provider,
         count = generated.recommendations.len(),

@@ -15,6 +15,7 @@ use crate::observe;
 use crate::repo::parse_id;
 use crate::reports::{ReportInput, render};
 use crate::routes::assessments::find;
+use crate::routes::cache;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -82,6 +83,7 @@ async fn create(
         })
         .await?;
     observe::report_created(&state.metrics, &report);
+    cache::report_created(&state.cache).await;
     tracing::info!(report_id = %report.id, format = report.format.as_str(), "report generated");
     Ok((StatusCode::CREATED, Json(report.into())))
 }

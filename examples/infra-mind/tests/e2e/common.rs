@@ -40,6 +40,7 @@ pub(crate) struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     pub(crate) task: Option<JoinHandle<std::io::Result<()>>>,
     _mongo: Option<inframind_test_support::TestMongo>,
+    _redis: Option<inframind_test_support::TestRedis>,
 }
 
 /// An answer: status, headers and the body parsed as JSON (`Null` when it is not JSON).
@@ -89,6 +90,9 @@ impl TestApp {
         let mut config = Config::embedded();
         config.mongodb_uri = Some(mongo.uri().to_owned());
         config.mongodb_db = mongo.database().to_owned();
+        let redis = inframind_test_support::redis();
+        config.redis_url = Some(redis.url().to_owned());
+        config.redis_key_prefix = Some(redis.prefix().to_owned());
         let metrics = inframind_metrics::Metrics::new();
         let repo = infra_mind::startup::open_store(&config, &metrics)
             .await
@@ -101,7 +105,9 @@ impl TestApp {
         let server = Server::with_parts(config, parts)
             .await
             .expect("server binds");
-        Self::spawn(server, repo, Some(mongo))
+        let mut app = Self::spawn(server, repo, Some(mongo));
+        app._redis = Some(redis);
+        app
     }
 
     /// A server over `repo` with `config`.
@@ -136,6 +142,7 @@ impl TestApp {
             shutdown: Some(tx),
             task: Some(task),
             _mongo: mongo,
+            _redis: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod assessments;
+mod caching;
 mod common;
 mod dashboard;
 mod errors;
