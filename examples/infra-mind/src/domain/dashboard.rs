@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Assessment, User};
+use super::{Assessment, Recommendation, Report, User};
 
 /// Totals shown on the dashboard. Every known label is present, with zero when empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,4 +27,17 @@ pub struct RecentAssessment {
     pub user: Option<User>,
     /// How many recommendations it has.
     pub recommendations_count: u64,
+}
+
+/// An assessment with everything that hangs off it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Related {
+    /// The assessment.
+    pub assessment: Assessment,
+    /// Its owner, when the user still exists.
+    pub user: Option<User>,
+    /// Its recommendations, newest first.
+    pub recommendations: Vec<Recommendation>,
+    /// Its reports' metadata, newest first.
+    pub reports: Vec<Report>,
 }

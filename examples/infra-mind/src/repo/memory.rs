@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use super::{RepoError, Repository, complete_counts, parse_id, parse_ids, size_of};
 use crate::domain::{
     self, Assessment, AssessmentStatus, AssessmentUpdate, DashboardCounts, NewAssessment,
-    NewRecommendation, NewReport, NewUser, Recommendation, Report, Timestamp, User,
+    NewRecommendation, NewReport, NewUser, Recommendation, Related, Report, Timestamp, User,
 };
 
 #[derive(Debug, Default)]
@@ -403,6 +403,41 @@ impl Repository for MemoryRepository {
             .collect();
         newest_first(&mut found, |r| (r.created_at, &r.id));
         Ok(found)
+    }
+
+    async fn with_relations(
+        &self,
+        assessments: Vec<Assessment>,
+    ) -> Result<Vec<Related>, RepoError> {
+        let data = self.data.read();
+        let mut related = Vec::with_capacity(assessments.len());
+        for assessment in assessments {
+            let user = parse_id(&assessment.user_id)
+                .ok()
+                .and_then(|id| data.users.get(&id))
+                .map(|(u, _)| u.clone());
+            let mut recommendations: Vec<Recommendation> = data
+                .recommendations
+                .values()
+                .filter(|r| r.assessment_id == assessment.id)
+                .cloned()
+                .collect();
+            newest_first(&mut recommendations, |r| (r.created_at, &r.id));
+            let mut reports: Vec<Report> = data
+                .reports
+                .values()
+                .filter(|(r, _)| r.assessment_id == assessment.id)
+                .map(|(r, _)| r.clone())
+                .collect();
+            newest_first(&mut reports, |r| (r.created_at, &r.id));
+            related.push(Related {
+                assessment,
+                user,
+                recommendations,
+                reports,
+            });
+        }
+        Ok(related)
     }
 
     async fn counts(&self) -> Result<DashboardCounts, RepoError> {

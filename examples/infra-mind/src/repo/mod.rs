@@ -16,7 +16,7 @@ use bson::oid::ObjectId;
 
 use crate::domain::{
     Assessment, AssessmentUpdate, DashboardCounts, NewAssessment, NewRecommendation, NewReport,
-    NewUser, Recommendation, Report, ReportFormat, User,
+    NewUser, Recommendation, Related, Report, ReportFormat, User,
 };
 
 /// What can go wrong in a store call.
@@ -144,6 +144,11 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
         &self,
         assessment_ids: &[String],
     ) -> Result<Vec<Report>, RepoError>;
+
+    /// The assessments with their users, recommendations and reports: one query per
+    /// relation whatever the number of assessments (MongoDB: `preload_relations`).
+    async fn with_relations(&self, assessments: Vec<Assessment>)
+    -> Result<Vec<Related>, RepoError>;
 
     /// The dashboard's totals, in a fixed number of queries.
     async fn counts(&self) -> Result<DashboardCounts, RepoError>;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bson::oid::ObjectId;
 use bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use futures_util::TryStreamExt;
+use inframind_loader::{Many, MongoSource, One, PreloadError, preload_relations};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::{RepoError, Repository, complete_counts, parse_id, parse_ids, size_of};
 use crate::domain::{
     self, Assessment, AssessmentStatus, AssessmentUpdate, DashboardCounts, NewAssessment,
-    NewRecommendation, NewReport, NewUser, Priority, Recommendation, Report, ReportFormat,
+    NewRecommendation, NewReport, NewUser, Priority, Recommendation, Related, Report, ReportFormat,
     ReportType, User,
 };
 
@@ -44,9 +45,13 @@ pub struct MongoRepository {
     assessments: Collection<AssessmentDoc>,
     recommendations: Collection<RecommendationDoc>,
     reports: Collection<ReportDoc>,
+    /// `inframind-loader` sources for `preload_relations` (one `$in` query per relation).
+    user_source: MongoSource<UserDoc>,
+    recommendation_source: MongoSource<RecommendationDoc>,
+    report_source: MongoSource<ReportDoc>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct UserDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
@@ -56,7 +61,7 @@ struct UserDoc {
     created_at: DateTime,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct AssessmentDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
@@ -69,7 +74,7 @@ struct AssessmentDoc {
     updated_at: DateTime,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct RecommendationDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
@@ -83,7 +88,7 @@ struct RecommendationDoc {
     created_at: DateTime,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ReportDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
@@ -188,6 +193,18 @@ fn map_err(error: mongodb::error::Error) -> RepoError {
     }
 }
 
+/// A preload error, mapped like the driver's own when one is inside.
+fn preload_error(error: PreloadError) -> RepoError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(inner) = source {
+        if let Some(driver) = inner.downcast_ref::<mongodb::error::Error>() {
+            return map_err(driver.clone());
+        }
+        source = inner.source();
+    }
+    RepoError::Internal(error.to_string())
+}
+
 async fn collect<T, U>(cursor: mongodb::Cursor<T>) -> Result<Vec<U>, RepoError>
 where
     T: DeserializeOwned + Send + Sync + Unpin,
@@ -270,7 +287,15 @@ impl MongoRepository {
     }
 
     fn from_database(db: Database) -> Self {
+        let users: Collection<UserDoc> = db.collection("users");
+        let recommendations: Collection<RecommendationDoc> = db.collection("recommendations");
+        let reports: Collection<ReportDoc> = db.collection("reports");
         Self {
+            user_source: MongoSource::new(users),
+            recommendation_source: MongoSource::new(recommendations).sort(newest_first()),
+            report_source: MongoSource::new(reports)
+                .projection(doc! { "content": 0 })
+                .sort(newest_first()),
             users: db.collection("users"),
             assessments: db.collection("assessments"),
             recommendations: db.collection("recommendations"),
@@ -685,6 +710,46 @@ impl Repository for MongoRepository {
             .map_err(map_err)?;
         let docs: Vec<ReportDoc> = cursor.try_collect().await.map_err(map_err)?;
         Ok(docs.into_iter().map(|d| d.split().0).collect())
+    }
+
+    async fn with_relations(
+        &self,
+        assessments: Vec<Assessment>,
+    ) -> Result<Vec<Related>, RepoError> {
+        if assessments.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids come from this store, so they parse; a nil id would match nothing.
+        let oid =
+            |id: &str| ObjectId::parse_str(id).unwrap_or_else(|_| ObjectId::from_bytes([0; 12]));
+        let rows = preload_relations(
+            assessments,
+            (
+                One::new(&self.user_source, "_id", |a: &Assessment| oid(&a.user_id)),
+                Many::new(
+                    &self.recommendation_source,
+                    "assessment_id",
+                    |a: &Assessment| oid(&a.id),
+                ),
+                Many::new(&self.report_source, "assessment_id", |a: &Assessment| {
+                    oid(&a.id)
+                }),
+            ),
+        )
+        .await
+        .map_err(preload_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(assessment, (user, recommendations, reports))| Related {
+                assessment,
+                user: user.map(User::from),
+                recommendations: recommendations
+                    .into_iter()
+                    .map(Recommendation::from)
+                    .collect(),
+                reports: reports.into_iter().map(|d| d.split().0).collect(),
+            })
+            .collect())
     }
 
     async fn counts(&self) -> Result<DashboardCounts, RepoError> {

@@ -153,23 +153,22 @@ struct Full {
 }
 
 /// Four queries whatever the number of related rows: the assessment, then its user,
-/// recommendations and reports, each one batched query, run concurrently.
+/// recommendations and reports through `Repository::with_relations` (one query each).
 async fn full(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Full>, ApiError> {
     let assessment = find(&state, &id).await?;
-    let ids = [assessment.id.clone()];
-    let owner = [assessment.user_id.clone()];
-    let (users, recommendations, reports) = tokio::try_join!(
-        state.repo.users_by_ids(&owner),
-        state.repo.recommendations_by_assessments(&ids),
-        state.repo.reports_by_assessments(&ids),
-    )?;
+    let related = state
+        .repo
+        .with_relations(vec![assessment])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("with_relations dropped the assessment".to_owned()))?;
     Ok(Json(Full {
-        user: users.into_iter().next(),
-        assessment,
-        recommendations,
-        reports,
+        assessment: related.assessment,
+        user: related.user,
+        recommendations: related.recommendations,
+        reports: related.reports,
     }))
 }

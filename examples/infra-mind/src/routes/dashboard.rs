@@ -1,7 +1,5 @@
 //! The dashboard: totals and the ten most recent assessments with owners and counts.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,28 +22,22 @@ struct Dashboard {
     recent_assessments: Vec<RecentAssessment>,
 }
 
-/// A fixed number of queries: the counts, the recent page, one batch of users and one of
-/// recommendation counts.
+/// A fixed number of queries: the counts, the recent page, and one query per relation of
+/// the recent page (users, recommendations, reports) through `Repository::with_relations`.
 async fn dashboard(State(state): State<AppState>) -> Result<Json<Dashboard>, ApiError> {
     let (counts, recent) = tokio::try_join!(
         state.repo.counts(),
         state.repo.list_assessments(Some(RECENT))
     )?;
-    let mut user_ids: Vec<String> = recent.iter().map(|a| a.user_id.clone()).collect();
-    user_ids.sort();
-    user_ids.dedup();
-    let assessment_ids: Vec<String> = recent.iter().map(|a| a.id.clone()).collect();
-    let (users, rec_counts) = tokio::try_join!(
-        state.repo.users_by_ids(&user_ids),
-        state.repo.recommendation_counts(&assessment_ids),
-    )?;
-    let users: HashMap<String, _> = users.into_iter().map(|u| (u.id.clone(), u)).collect();
-    let recent_assessments = recent
+    let recent_assessments = state
+        .repo
+        .with_relations(recent)
+        .await?
         .into_iter()
-        .map(|assessment| RecentAssessment {
-            user: users.get(&assessment.user_id).cloned(),
-            recommendations_count: rec_counts.get(&assessment.id).copied().unwrap_or(0),
-            assessment,
+        .map(|related| RecentAssessment {
+            recommendations_count: related.recommendations.len() as u64,
+            user: related.user,
+            assessment: related.assessment,
         })
         .collect();
     Ok(Json(Dashboard {

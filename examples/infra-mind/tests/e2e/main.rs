@@ -2,6 +2,7 @@
 
 mod admin;
 mod assessments;
+mod batching;
 mod caching;
 mod common;
 mod dashboard;
