@@ -33,6 +33,7 @@ pub(crate) const RECOMMENDATION_LIST: &str = "recommendations:list";
 const CATALOGUE_TTL: Duration = Duration::from_secs(300);
 const PER_USER_TTL: Duration = Duration::from_secs(60);
 const COMPRESS_ABOVE: usize = 1024;
+const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 
 /// Opens the cache store: Redis when `REDIS_URL` is set, else the in-process store.
 ///
@@ -74,6 +75,8 @@ impl Layers {
                 .ttl(CATALOGUE_TTL)
                 .prefix(namespace)
                 .compress_above(COMPRESS_ABOVE)
+                // MongoDB down: keep serving what we have rather than a 503.
+                .stale_if_error(STALE_IF_ERROR)
                 .build()
         };
         Ok(Self {

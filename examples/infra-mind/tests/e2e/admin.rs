@@ -69,6 +69,9 @@ async fn mongodb_down_is_503_with_retry_after_and_ready_names_it() {
         .expect("store opens");
     let app = TestApp::start(config, repo, None).await;
     let (_, token) = app.user("sam").await;
+    let id = app.assessment(&token, "Cached before the outage").await;
+    let cached = format!("/api/assessments/{id}");
+    app.get(&cached, None).await;
     assert_eq!(app.get("/ready", None).await.status, StatusCode::OK);
 
     drop(server);
@@ -102,9 +105,79 @@ async fn mongodb_down_is_503_with_retry_after_and_ready_names_it() {
         started.elapsed() < std::time::Duration::from_secs(12),
         "answers within the timeouts"
     );
+    let served = app.get(&cached, None).await;
+    assert_eq!(
+        served.status,
+        StatusCode::OK,
+        "cached reads keep being served"
+    );
+    assert_eq!(served.body["title"], "Cached before the outage");
     assert_eq!(
         app.get("/health", None).await.status,
         StatusCode::OK,
         "liveness is unaffected"
     );
+}
+
+/// Redis stops under a running server: every route still answers, uncached; when Redis is
+/// back the cache works again without a restart of the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_serves_uncached_and_recovers() {
+    let mut redis = inframind_test_support::RedisServer::start().expect("a private redis-server");
+    let mut config = Config::embedded();
+    config.redis_url = Some(redis.url());
+    let app = TestApp::start(
+        config,
+        Arc::new(infra_mind::repo::memory::MemoryRepository::new()),
+        None,
+    )
+    .await;
+    let (_, token) = app.user("tia").await;
+    let id = app.assessment(&token, "Through an outage").await;
+    let path = format!("/api/assessments/{id}");
+    app.get(&path, None).await;
+    assert_eq!(app.get(&path, None).await.header("x-cache"), Some("HIT"));
+
+    redis.stop();
+    for answer in [
+        app.get(&path, None).await,
+        app.get("/api/assessments", None).await,
+        app.get("/api/recommendations", None).await,
+        app.get(&format!("/api/assessments/{id}/full"), None).await,
+    ] {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_ne!(answer.header("x-cache"), Some("HIT"));
+    }
+    let updated = app
+        .put(
+            &path,
+            Some(&token),
+            &serde_json::json!({ "title": "Renamed while down" }),
+        )
+        .await;
+    assert_eq!(
+        updated.status,
+        StatusCode::OK,
+        "writes work while the cache is down"
+    );
+    assert_eq!(
+        app.get(&path, None).await.body["title"],
+        "Renamed while down"
+    );
+
+    redis.restart().expect("redis restarts");
+    let mut hit = false;
+    for _ in 0..50 {
+        let answer = app.get(&path, None).await;
+        assert_eq!(
+            answer.body["title"], "Renamed while down",
+            "never the old data"
+        );
+        if answer.header("x-cache") == Some("HIT") {
+            hit = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(hit, "the cache hits again once Redis is back");
 }
