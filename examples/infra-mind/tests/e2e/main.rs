@@ -6,6 +6,7 @@ mod batching;
 mod caching;
 mod common;
 mod dashboard;
+mod deploy;
 mod errors;
 mod lifecycle;
 mod llm;
