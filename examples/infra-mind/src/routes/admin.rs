@@ -1,22 +1,31 @@
 //! Operator routes under `/admin`, behind the admin token.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 use crate::status::StatusSnapshot;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/status", get(status))
-        .route("/admin/breakers", get(breakers))
-        .route("/admin/cache/stats", get(cache_stats))
-        .route("/admin/cache/invalidate", post(cache_invalidate))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(breakers))
+        .routes(routes!(cache_stats))
+        .routes(routes!(cache_invalidate))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/status",
+    tag = "admin",
+    summary = "Everything the status page shows",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"))
+)]
 async fn status(
     State(state): State<AppState>,
     _admin: Admin,
@@ -26,6 +35,13 @@ async fn status(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/breakers",
+    tag = "admin",
+    summary = "Each circuit breaker with its state and counts",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"))
+)]
 /// Every breaker's state and counters.
 async fn breakers(State(state): State<AppState>, _admin: Admin) -> Json<serde_json::Value> {
     let breakers: Vec<_> = state
@@ -48,6 +64,13 @@ async fn breakers(State(state): State<AppState>, _admin: Admin) -> Json<serde_js
     Json(serde_json::json!({ "breakers": breakers }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/cache/stats",
+    tag = "admin",
+    summary = "Response-cache statistics",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"))
+)]
 /// The cache's counters.
 async fn cache_stats(State(state): State<AppState>, _admin: Admin) -> Json<serde_json::Value> {
     let s = state.cache.stats();
@@ -72,6 +95,13 @@ struct Invalidate {
     pattern: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/cache/invalidate",
+    tag = "admin",
+    summary = "Invalidate a key pattern",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 /// Invalidates a pattern (`assessments:*`, `recommendations:list*`, ...).
 async fn cache_invalidate(
     State(state): State<AppState>,

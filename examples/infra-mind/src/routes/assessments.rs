@@ -1,10 +1,12 @@
 //! Assessments: the public catalogue (list, one, `/full`) and owner-checked writes.
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::domain::{Assessment, AssessmentUpdate, NewAssessment, Recommendation, Report, User};
@@ -15,18 +17,15 @@ use crate::routes::cache;
 use crate::state::AppState;
 
 /// `GET /api/assessments` (the cached list) and `POST`.
-pub(crate) fn list_router() -> Router<AppState> {
-    Router::new().route("/api/assessments", get(list).post(create))
+pub(crate) fn list_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
 /// One assessment and `/full` (cached under `assessments:{id}`), with its writes.
-pub(crate) fn item_router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/assessments/{id}",
-            get(show).put(update).delete(remove),
-        )
-        .route("/api/assessments/{id}/full", get(full))
+pub(crate) fn item_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show, update, remove))
+        .routes(routes!(full))
 }
 
 /// Default and largest page of a list.
@@ -64,6 +63,13 @@ fn check_title(title: &str) -> Result<String, ApiError> {
     Ok(title.to_owned())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/assessments",
+    tag = "assessments",
+    summary = "Assessments, newest first (cached 300 s)",
+    responses((status = 200, description = "OK"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -72,6 +78,13 @@ async fn list(
     Ok(Json(state.repo.list_assessments(Some(limit)).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/assessments",
+    tag = "assessments",
+    summary = "Create an assessment owned by the caller",
+    responses((status = 201, description = "Created"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -101,6 +114,14 @@ pub(crate) async fn find(state: &AppState, id: &str) -> Result<Assessment, ApiEr
         .ok_or_else(|| ApiError::NotFound(format!("no assessment {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/assessments/{id}",
+    tag = "assessments",
+    summary = "One assessment (cached 300 s)",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 404, description = "Not found"))
+)]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -108,6 +129,14 @@ async fn show(
     find(&state, &id).await.map(Json)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/assessments/{id}",
+    tag = "assessments",
+    summary = "Change an assessment (its owner or the admin)",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn update(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -128,6 +157,14 @@ async fn update(
     Ok(Json(updated))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/assessments/{id}",
+    tag = "assessments",
+    summary = "Delete an assessment with its recommendations and reports",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 204, description = "No content"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"))
+)]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -152,6 +189,14 @@ struct Full {
     reports: Vec<Report>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/assessments/{id}/full",
+    tag = "assessments",
+    summary = "The assessment with its user, recommendations and reports (4 queries)",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 404, description = "Not found"))
+)]
 /// Four queries whatever the number of related rows: the assessment, then its user,
 /// recommendations and reports through `Repository::with_relations` (one query each).
 async fn full(

@@ -1,9 +1,11 @@
 //! The dashboard: totals and the ten most recent assessments with owners and counts.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{DashboardCounts, RecentAssessment};
 use crate::error::ApiError;
@@ -12,8 +14,8 @@ use crate::state::AppState;
 /// How many recent assessments the dashboard shows.
 pub(crate) const RECENT: u64 = 10;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/dashboard", get(dashboard))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(dashboard))
 }
 
 #[derive(Debug, Serialize)]
@@ -22,6 +24,13 @@ struct Dashboard {
     recent_assessments: Vec<RecentAssessment>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/dashboard",
+    tag = "dashboard",
+    summary = "Totals and the 10 newest assessments with owners",
+    responses((status = 200, description = "OK"))
+)]
 /// A fixed number of queries: the counts, the recent page, and one query per relation of
 /// the recent page (users, recommendations, reports) through `Repository::with_relations`.
 async fn dashboard(State(state): State<AppState>) -> Result<Json<Dashboard>, ApiError> {

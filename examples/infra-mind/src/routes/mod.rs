@@ -8,6 +8,7 @@ pub mod cache;
 mod dashboard;
 mod health;
 pub(crate) mod middleware;
+mod openapi;
 mod recommendations;
 mod reports;
 mod status_page;
@@ -24,6 +25,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use inframind_cache::CacheError;
 use inframind_metrics::MetricsLayer;
@@ -62,7 +65,7 @@ pub fn router(state: AppState) -> Result<Router, CacheError> {
             header::ETAG,
             HeaderName::from_static("x-cache"),
         ]);
-    let router = Router::new()
+    let (api, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(status_page::router())
         .merge(health::router())
         .merge(users::router())
@@ -80,7 +83,12 @@ pub fn router(state: AppState) -> Result<Router, CacheError> {
         .merge(reports::router())
         .merge(dashboard::router())
         .merge(admin::router())
-        .route_service("/metrics", state.metrics.handler())
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let router = api
+        // GET (and HEAD) only, as documented; `route_service` would answer every method.
+        .route("/metrics", axum::routing::get_service(state.metrics.handler()))
+        .route("/openapi.json", openapi::handler(&doc).with_state(()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Inside the router so the `endpoint` label is the matched route template.
         .layer(MetricsLayer::new(&state.metrics))

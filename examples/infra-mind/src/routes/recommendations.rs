@@ -1,10 +1,12 @@
 //! Recommendations: the public list and owner-checked manual creation.
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Serialize;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::agents;
 use crate::auth::AuthUser;
@@ -16,18 +18,22 @@ use crate::routes::cache;
 use crate::state::AppState;
 
 /// The list (cached in `routes/mod.rs`) and manual creation.
-pub(crate) fn list_router() -> Router<AppState> {
-    Router::new().route("/api/recommendations", get(list).post(create))
+pub(crate) fn list_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
 /// Agent generation.
-pub(crate) fn generate_router() -> Router<AppState> {
-    Router::new().route(
-        "/api/assessments/{id}/recommendations/generate",
-        post(generate),
-    )
+pub(crate) fn generate_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(generate))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/recommendations",
+    tag = "recommendations",
+    summary = "Recommendations, newest first (cached 300 s)",
+    responses((status = 200, description = "OK"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -36,6 +42,13 @@ async fn list(
     Ok(Json(state.repo.list_recommendations(Some(limit)).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/recommendations",
+    tag = "recommendations",
+    summary = "Add a recommendation to one of the caller's assessments",
+    responses((status = 201, description = "Created"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -76,6 +89,14 @@ struct GeneratedView {
     recommendations: Vec<Recommendation>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/assessments/{id}/recommendations/generate",
+    tag = "recommendations",
+    summary = "Run the recommendation agent through the LLM providers",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 201, description = "Created"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"), (status = 503, description = "Backend unavailable (Retry-After)"))
+)]
 /// Runs the recommendation agent through the provider chain. 503 with `Retry-After` when no
 /// provider can answer (every breaker open, or every provider failing).
 async fn generate(

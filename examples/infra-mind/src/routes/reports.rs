@@ -1,12 +1,14 @@
 //! Reports: generated from an assessment and its recommendations, stored, read back by the
 //! assessment's owner (or the admin).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{AuthUser, Principal};
 use crate::domain::{NewReport, Report, ReportFormat, ReportType};
@@ -18,11 +20,11 @@ use crate::routes::assessments::find;
 use crate::routes::cache;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/assessments/{id}/reports", post(create))
-        .route("/api/reports/{id}", get(show))
-        .route("/api/reports/{id}/download", get(download))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(show))
+        .routes(routes!(download))
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +51,14 @@ impl From<Report> for ReportView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/assessments/{id}/reports",
+    tag = "reports",
+    summary = "Generate and store a report",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 201, description = "Created"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -104,6 +114,14 @@ async fn readable(state: &AppState, caller: &Principal, id: &str) -> Result<Repo
     Ok(report)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/reports/{id}",
+    tag = "reports",
+    summary = "A report's metadata (owner of its assessment)",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"))
+)]
 async fn show(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -112,6 +130,14 @@ async fn show(
     Ok(Json(readable(&state, &caller, &id).await?.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/reports/{id}/download",
+    tag = "reports",
+    summary = "The report document with its Content-Type",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"))
+)]
 async fn download(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,

@@ -1,10 +1,12 @@
 //! Users: sign-up (the token is shown once), listing, `me`, and a user's assessments.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{AuthUser, generate_token, hash_token};
 use crate::domain::{Assessment, NewUser, User};
@@ -12,16 +14,16 @@ use crate::error::{ApiError, ApiJson};
 use crate::repo::parse_id;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users", get(list).post(create))
-        .route("/api/users/me", get(me))
-        .route("/api/users/{id}", get(show))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(me))
+        .routes(routes!(show))
 }
 
 /// The per-user listing, wrapped with its own cache layer in `routes/mod.rs`.
-pub(crate) fn assessments_router() -> Router<AppState> {
-    Router::new().route("/api/users/{user_id}/assessments", get(assessments))
+pub(crate) fn assessments_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(assessments))
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +54,13 @@ fn valid_email(email: &str) -> bool {
         && !email.chars().any(char::is_whitespace)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "users",
+    summary = "Sign up; the bearer token is returned once",
+    responses((status = 201, description = "Created"), (status = 400, description = "Malformed JSON or invalid id"), (status = 409, description = "Email taken"), (status = 422, description = "Invalid field (named in error.field)"))
+)]
 async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateUser>,
@@ -83,6 +92,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(CreatedUser { user, token })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "users",
+    summary = "Every user, newest first",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"))
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: AuthUser,
@@ -90,6 +106,13 @@ async fn list(
     Ok(Json(state.repo.list_users().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/me",
+    tag = "users",
+    summary = "The caller",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"))
+)]
 async fn me(AuthUser(caller): AuthUser) -> Result<Json<serde_json::Value>, ApiError> {
     match caller.user() {
         Some(user) => Ok(Json(
@@ -99,6 +122,14 @@ async fn me(AuthUser(caller): AuthUser) -> Result<Json<serde_json::Value>, ApiEr
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{id}",
+    tag = "users",
+    summary = "One user",
+    params(("id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 404, description = "Not found"))
+)]
 async fn show(
     State(state): State<AppState>,
     _caller: AuthUser,
@@ -113,6 +144,14 @@ async fn show(
         .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{user_id}/assessments",
+    tag = "users",
+    summary = "A user's assessments (the owner or the admin; cached 60 s per reader)",
+    params(("user_id" = String, Path, description = "ObjectId hex")),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"))
+)]
 /// A user's assessments: the owner or an admin, anyone else 403.
 async fn assessments(
     State(state): State<AppState>,

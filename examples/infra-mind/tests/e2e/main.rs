@@ -11,6 +11,7 @@ mod errors;
 mod lifecycle;
 mod llm;
 mod metrics;
+mod openapi;
 mod recommendations;
 mod reports;
 mod users;
