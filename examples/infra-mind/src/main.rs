@@ -33,12 +33,25 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     infra_mind::telemetry::init(cli.config.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Server::build(cli.config).await?.run().await?,
-        Command::Seed(args) => infra_mind::seed::run(&cli.config, &args).await?,
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command.unwrap_or(Command::Serve)
+    {
+        Command::Serve => match Server::build(cli.config).await {
+            Ok(server) => server.run().await.map_err(Into::into),
+            Err(error) => Err(error.into()),
+        },
+        Command::Seed(args) => infra_mind::seed::run(&cli.config, &args)
+            .await
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The error's message, not its Debug form: this is what an operator reads.
+            eprintln!("infra-mind: {error}");
+            std::process::ExitCode::FAILURE
+        }
     }
-    Ok(())
 }

@@ -14,4 +14,5 @@ mod metrics;
 mod openapi;
 mod recommendations;
 mod reports;
+mod seed;
 mod users;
