@@ -157,9 +157,12 @@ impl Server {
         )
         .await?;
         metrics.observe_cache("api", cache.clone());
+        let loader_stats = inframind_loader::StatsRegistry::new();
+        metrics.observe_loaders(loader_stats.clone());
         let state = AppState {
             repo,
             cache,
+            loader_stats,
             admin: Arc::new(AdminToken::new(&admin_token)),
             metrics,
             llm,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use inframind_cache::CacheHandle;
+use inframind_loader::StatsRegistry;
 use inframind_metrics::Metrics;
 
 use crate::auth::AdminToken;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub admin: Arc<AdminToken>,
     /// The response cache: its store, statistics and invalidation.
     pub cache: CacheHandle,
+    /// Batching statistics of every per-request loader, by loader name.
+    pub loader_stats: StatsRegistry,
     /// The shared metrics registry behind `/metrics`.
     pub metrics: Metrics,
     /// The LLM providers behind their breakers.

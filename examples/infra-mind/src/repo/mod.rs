@@ -6,6 +6,7 @@
 //! emails are unique, and timestamps have millisecond precision.
 
 pub mod demo;
+pub mod loaders;
 pub mod memory;
 pub mod mongo;
 

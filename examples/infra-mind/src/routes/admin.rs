@@ -17,6 +17,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(breakers))
         .routes(routes!(cache_stats))
         .routes(routes!(cache_invalidate))
+        .routes(routes!(batching_stats))
 }
 
 #[utoipa::path(
@@ -123,4 +124,32 @@ async fn cache_invalidate(
     Ok(Json(
         serde_json::json!({ "pattern": body.pattern, "invalidated": invalidated }),
     ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/batching/stats",
+    tag = "admin",
+    summary = "Batching statistics of the per-request loaders, by loader name",
+    responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"))
+)]
+async fn batching_stats(State(state): State<AppState>, _admin: Admin) -> Json<serde_json::Value> {
+    let loaders: serde_json::Map<String, serde_json::Value> = state
+        .loader_stats
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                serde_json::json!({
+                    "total_batches": s.total_batches,
+                    "total_items_loaded": s.total_items_loaded,
+                    "total_queries": s.total_queries,
+                    "queries_saved": s.queries_saved,
+                    "efficiency_ratio": s.efficiency_ratio,
+                }),
+            )
+        })
+        .collect();
+    Json(serde_json::Value::Object(loaders))
 }

@@ -35,6 +35,17 @@ pub(crate) fn request_span(request: &http::Request<Body>) -> Span {
     )
 }
 
+/// Puts fresh per-request loaders in the request extensions.
+pub(crate) async fn attach_loaders(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let loaders = crate::repo::loaders::RequestLoaders::new(&state.repo, &state.loader_stats);
+    request.extensions_mut().insert(loaders);
+    next.run(request).await
+}
+
 /// Gives every 4xx and 5xx the JSON error shape with the request id: those from handlers (an
 /// [`ErrorBody`] in the extensions) and those from the router or tower-http (unknown route,
 /// 405, body limit, timeout, panic). A 503 always carries `Retry-After`.

@@ -41,6 +41,8 @@ use crate::telemetry::REQUEST_ID_HEADER;
 /// When a cache layer cannot be built.
 pub fn router(state: AppState) -> Result<Router, CacheError> {
     let caches = cache::Layers::new(&state.cache)?;
+    let attach_loaders =
+        axum::middleware::from_fn_with_state(state.clone(), middleware::attach_loaders);
     let resolve_principal =
         axum::middleware::from_fn_with_state(state.clone(), cache::principal_for_cache);
     let timeout = state.config.request_timeout();
@@ -74,13 +76,14 @@ pub fn router(state: AppState) -> Result<Router, CacheError> {
         .merge(
             users::assessments_router()
                 .layer(caches.assessment_user)
-                .layer(resolve_principal),
+                .layer(resolve_principal)
+                .route_layer(attach_loaders.clone()),
         )
         .merge(assessments::list_router().layer(caches.assessment_list))
         .merge(assessments::item_router().layer(caches.assessment_item))
         .merge(recommendations::list_router().layer(caches.recommendation_list))
         .merge(recommendations::generate_router())
-        .merge(reports::router())
+        .merge(reports::router().route_layer(attach_loaders))
         .merge(dashboard::router())
         .merge(admin::router())
         .split_for_parts();

@@ -2,7 +2,7 @@
 //! assessment's owner (or the admin).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use crate::auth::{AuthUser, Principal};
 use crate::domain::{NewReport, Report, ReportFormat, ReportType};
 use crate::error::{ApiError, ApiJson};
 use crate::observe;
+use crate::repo::loaders::RequestLoaders;
 use crate::repo::parse_id;
 use crate::reports::{ReportInput, render};
 use crate::routes::assessments::find;
@@ -62,20 +63,21 @@ impl From<Report> for ReportView {
 async fn create(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    Extension(loaders): Extension<RequestLoaders>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CreateReport>,
 ) -> Result<(StatusCode, Json<ReportView>), ApiError> {
     let assessment = find(&state, &id).await?;
     caller.require_access(&assessment.user_id, "assessment")?;
     let ids = [assessment.id.clone()];
-    let owner = [assessment.user_id.clone()];
-    let (users, recommendations) = tokio::try_join!(
-        state.repo.users_by_ids(&owner),
+    let owner = assessment.user_id.clone();
+    let (user, recommendations) = tokio::try_join!(
+        loaders.user(&owner),
         state.repo.recommendations_by_assessments(&ids),
     )?;
     let input = ReportInput {
         assessment: &assessment,
-        user: users.first(),
+        user: user.as_ref(),
         recommendations: &recommendations,
     };
     let content = render(body.report_type, body.format, input);

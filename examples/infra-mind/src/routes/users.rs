@@ -1,7 +1,7 @@
 //! Users: sign-up (the token is shown once), listing, `me`, and a user's assessments.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::{AuthUser, generate_token, hash_token};
 use crate::domain::{Assessment, NewUser, User};
 use crate::error::{ApiError, ApiJson};
+use crate::repo::loaders::RequestLoaders;
 use crate::repo::parse_id;
 use crate::state::AppState;
 
@@ -156,11 +157,12 @@ async fn show(
 async fn assessments(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
+    Extension(loaders): Extension<RequestLoaders>,
     Path(user_id): Path<String>,
 ) -> Result<Json<Vec<Assessment>>, ApiError> {
     parse_id(&user_id)?;
     caller.require_access(&user_id, "list")?;
-    if caller.is_admin() && state.repo.get_user(&user_id).await?.is_none() {
+    if caller.is_admin() && loaders.user(&user_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no user {user_id}")));
     }
     Ok(Json(state.repo.assessments_by_user(&user_id).await?))

@@ -128,3 +128,37 @@ async fn full_and_dashboard_send_as_many_queries_for_1_as_for_100_related_rows()
     );
     assert_eq!(dashboard_one, 8.0, "4 counts, the recent page, 3 relations");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_loaders_report_batching_stats() {
+    let app = TestApp::embedded().await;
+    let (user_id, token) = app.user("loader").await;
+    let id = app.assessment(&token, "Loaded").await;
+    let report = app
+        .post(
+            &format!("/api/assessments/{id}/reports"),
+            Some(&token),
+            &json!({ "type": "summary", "format": "markdown" }),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::CREATED);
+    let listing = app
+        .get(
+            &format!("/api/users/{user_id}/assessments"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(listing.status, StatusCode::OK);
+    let stats = app
+        .get("/admin/batching/stats", Some(&app.admin_token))
+        .await;
+    assert_eq!(stats.status, StatusCode::OK);
+    let users = &stats.body["User_id"];
+    assert_eq!(users["total_batches"], 2, "{}", stats.body);
+    assert_eq!(users["total_items_loaded"], 2, "{}", stats.body);
+    assert_eq!(users["total_queries"], 2, "{}", stats.body);
+    assert_eq!(
+        app.get("/admin/batching/stats", Some(&token)).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -87,6 +87,7 @@ async fn every_documented_route_is_served_and_nothing_undocumented_is() {
         "GET /admin/cache/stats",
         "POST /admin/cache/invalidate",
         "GET /admin/breakers",
+        "GET /admin/batching/stats",
     ] {
         assert!(
             documented.contains(route),
