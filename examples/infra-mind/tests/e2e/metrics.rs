@@ -146,6 +146,9 @@ async fn metrics_cover_every_family_that_saw_traffic(app: TestApp) {
             "circuit_breaker_state",
             &["breaker=\"offline\"", "state=\"closed\""][..],
         ),
+        ("cache_hits_total", &[][..]),
+        ("cache_misses_total", &[][..]),
+        ("loader_batches_total", &["loader=\"User_id\""][..]),
     ] {
         assert!(
             has_positive(&text, family, needles),
