@@ -6,19 +6,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bson::oid::ObjectId;
-use bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
+use bson::{Bson, Document, doc};
 use futures_util::TryStreamExt;
 use inframind_loader::{Many, MongoSource, One, PreloadError, preload_relations};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 
-use super::{RepoError, Repository, complete_counts, parse_id, parse_ids, size_of};
+mod documents;
+
+use self::documents::{
+    AssessmentDoc, RecommendationDoc, ReportDoc, UserDoc, assessment_doc, date, report_doc,
+    user_doc,
+};
+use super::{RepoError, Repository, complete_counts, parse_id, parse_ids};
 use crate::domain::{
-    self, Assessment, AssessmentStatus, AssessmentUpdate, DashboardCounts, NewAssessment,
-    NewRecommendation, NewReport, NewUser, Priority, Recommendation, Related, Report, ReportFormat,
-    ReportType, User,
+    self, Assessment, AssessmentUpdate, DashboardCounts, NewAssessment, NewRecommendation,
+    NewReport, NewUser, Recommendation, Related, Report, User,
 };
 
 const BACKEND: &str = "mongodb";
@@ -49,124 +54,6 @@ pub struct MongoRepository {
     user_source: MongoSource<UserDoc>,
     recommendation_source: MongoSource<RecommendationDoc>,
     report_source: MongoSource<ReportDoc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct UserDoc {
-    #[serde(rename = "_id")]
-    id: ObjectId,
-    email: String,
-    full_name: String,
-    token_hash: String,
-    created_at: DateTime,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct AssessmentDoc {
-    #[serde(rename = "_id")]
-    id: ObjectId,
-    user_id: ObjectId,
-    title: String,
-    description: Option<String>,
-    cloud_provider: Option<String>,
-    status: AssessmentStatus,
-    created_at: DateTime,
-    updated_at: DateTime,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RecommendationDoc {
-    #[serde(rename = "_id")]
-    id: ObjectId,
-    assessment_id: ObjectId,
-    title: String,
-    category: String,
-    priority: Priority,
-    description: Option<String>,
-    confidence: Option<f64>,
-    source: String,
-    created_at: DateTime,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ReportDoc {
-    #[serde(rename = "_id")]
-    id: ObjectId,
-    assessment_id: ObjectId,
-    user_id: ObjectId,
-    #[serde(rename = "type")]
-    report_type: ReportType,
-    format: ReportFormat,
-    size_bytes: i64,
-    created_at: DateTime,
-    /// Absent when read with the metadata projection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    content: Option<Binary>,
-}
-
-fn date(at: domain::Timestamp) -> DateTime {
-    DateTime::from_millis(domain::to_millis(at))
-}
-
-fn time_of(at: DateTime) -> domain::Timestamp {
-    domain::from_millis(at.timestamp_millis())
-}
-
-impl From<UserDoc> for User {
-    fn from(d: UserDoc) -> Self {
-        Self {
-            id: d.id.to_hex(),
-            email: d.email,
-            full_name: d.full_name,
-            created_at: time_of(d.created_at),
-        }
-    }
-}
-
-impl From<AssessmentDoc> for Assessment {
-    fn from(d: AssessmentDoc) -> Self {
-        Self {
-            id: d.id.to_hex(),
-            user_id: d.user_id.to_hex(),
-            title: d.title,
-            description: d.description,
-            cloud_provider: d.cloud_provider,
-            status: d.status,
-            created_at: time_of(d.created_at),
-            updated_at: time_of(d.updated_at),
-        }
-    }
-}
-
-impl From<RecommendationDoc> for Recommendation {
-    fn from(d: RecommendationDoc) -> Self {
-        Self {
-            id: d.id.to_hex(),
-            assessment_id: d.assessment_id.to_hex(),
-            title: d.title,
-            category: d.category,
-            priority: d.priority,
-            description: d.description,
-            confidence: d.confidence,
-            source: d.source,
-            created_at: time_of(d.created_at),
-        }
-    }
-}
-
-impl ReportDoc {
-    fn split(self) -> (Report, Vec<u8>) {
-        let report = Report {
-            id: self.id.to_hex(),
-            assessment_id: self.assessment_id.to_hex(),
-            user_id: self.user_id.to_hex(),
-            report_type: self.report_type,
-            format: self.format,
-            size_bytes: u64::try_from(self.size_bytes).unwrap_or(0),
-            created_at: time_of(self.created_at),
-        };
-        (report, self.content.map(|b| b.bytes).unwrap_or_default())
-    }
 }
 
 /// Maps the driver's errors: duplicate keys are conflicts, unreachable servers unavailable.
@@ -224,46 +111,6 @@ fn limit_of(limit: Option<u64>) -> Option<i64> {
 
 fn in_ids(ids: &[ObjectId]) -> Bson {
     Bson::Array(ids.iter().copied().map(Bson::ObjectId).collect())
-}
-
-fn assessment_doc(user_id: ObjectId, new: NewAssessment) -> AssessmentDoc {
-    let now = date(domain::now());
-    AssessmentDoc {
-        id: ObjectId::new(),
-        user_id,
-        title: new.title,
-        description: new.description,
-        cloud_provider: new.cloud_provider,
-        status: new.status.unwrap_or(AssessmentStatus::Draft),
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-fn report_doc(new: NewReport) -> Result<ReportDoc, RepoError> {
-    Ok(ReportDoc {
-        id: ObjectId::new(),
-        assessment_id: parse_id(&new.assessment_id)?,
-        user_id: parse_id(&new.user_id)?,
-        report_type: new.report_type,
-        format: new.format,
-        size_bytes: i64::try_from(size_of(&new.content)).unwrap_or(i64::MAX),
-        created_at: date(domain::now()),
-        content: Some(Binary {
-            subtype: BinarySubtype::Generic,
-            bytes: new.content,
-        }),
-    })
-}
-
-fn user_doc(new: NewUser) -> UserDoc {
-    UserDoc {
-        id: ObjectId::new(),
-        email: new.email,
-        full_name: new.full_name,
-        token_hash: new.token_hash,
-        created_at: date(domain::now()),
-    }
 }
 
 impl MongoRepository {
