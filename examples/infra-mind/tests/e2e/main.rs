@@ -12,6 +12,7 @@ mod lifecycle;
 mod llm;
 mod metrics;
 mod openapi;
+mod parity;
 mod recommendations;
 mod reports;
 mod seed;
