@@ -13,6 +13,7 @@ both_backends!(
     sign_up_validates_each_field_by_name,
     tokens_are_required_and_checked,
     users_are_listed_newest_first_with_stable_timestamps,
+    a_burst_of_sign_ups_with_one_email_creates_one_user,
 );
 
 async fn sign_up_returns_the_token_once_and_stores_only_its_hash(app: TestApp) {
@@ -174,4 +175,33 @@ async fn users_are_listed_newest_first_with_stable_timestamps(app: TestApp) {
             "{at}"
         );
     }
+}
+
+async fn a_burst_of_sign_ups_with_one_email_creates_one_user(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let app = std::sync::Arc::clone(&app);
+            tokio::spawn(async move {
+                let body =
+                    json!({ "email": "race@example.com", "full_name": format!("Racer {i}") });
+                app.post("/api/users", None, &body).await.status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 31), "{statuses:?}");
+    let users = app.get("/api/users", Some(&app.admin_token)).await.body;
+    assert_eq!(users.as_array().unwrap().len(), 1);
 }
