@@ -1,17 +1,30 @@
-//! The Infra Mind API server, as a library so tests can drive the router in-process.
+//! The Infra Mind API server, as a library so tests can drive it over real HTTP.
 //!
-//! Today it serves `GET /health` only; the example-server issue fills in the API described in
-//! `docs/` on top of the workspace crates.
+//! `main.rs` parses the flags into a [`config::Config`] and runs a [`startup::Server`]; tests build a
+//! server from [`config::Config::embedded`] on `127.0.0.1:0`.
 
-use axum::{Json, Router, routing::get};
-use serde_json::{Value, json};
+pub mod agents;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod llm;
+pub mod observe;
+pub mod repo;
+pub mod reports;
+pub mod routes;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod status;
+pub mod telemetry;
 
-/// The server's router.
-pub fn app() -> Router {
-    Router::new().route("/health", get(health))
-}
+use axum::Router;
 
-/// Liveness: the process is up and serving.
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok", "service": "infra-mind", "version": env!("CARGO_PKG_VERSION") }))
+/// The application router over `state` (see [`routes::router`]).
+///
+/// # Errors
+/// When a cache layer cannot be built.
+pub fn app(state: state::AppState) -> Result<Router, inframind_cache::CacheError> {
+    routes::router(state)
 }

@@ -1,57 +1,57 @@
-//! Runs the Infra Mind API server on embedded defaults:
+//! Runs the Infra Mind API server. With nothing configured it starts on embedded defaults
+//! (in-process store with demo data, in-process cache, offline LLM provider):
 //!
 //! ```sh
 //! cargo run -p infra-mind
 //! curl http://127.0.0.1:8000/health
 //! ```
 //!
-//! `BIND_ADDR` changes the listening address (default `127.0.0.1:8000`).
+//! `cargo run -p infra-mind -- --help` lists every flag and its environment variable;
+//! `cargo run -p infra-mind -- seed --users 100 --assessments 1000` fills MongoDB.
 
-use std::net::SocketAddr;
+use clap::{Parser, Subcommand};
+use infra_mind::config::Config;
+use infra_mind::seed::SeedArgs;
+use infra_mind::startup::Server;
 
-use tracing_subscriber::EnvFilter;
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-
-    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".to_owned());
-    let addr: SocketAddr = bind
-        .parse()
-        .map_err(|e| format!("BIND_ADDR={bind:?} is not a socket address: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    tracing::info!(address = %listener.local_addr()?, "infra-mind listening");
-    axum::serve(listener, infra_mind::app())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    tracing::info!("infra-mind stopped");
-    Ok(())
+/// The Infra Mind API server.
+#[derive(Debug, Parser)]
+#[command(name = "infra-mind", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
 }
 
-/// Resolves on Ctrl-C or SIGTERM so in-flight requests finish before exit.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Fill MongoDB with demo data.
+    Seed(SeedArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    infra_mind::telemetry::init(cli.config.log_format);
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command.unwrap_or(Command::Serve)
+    {
+        Command::Serve => match Server::build(cli.config).await {
+            Ok(server) => server.run().await.map_err(Into::into),
+            Err(error) => Err(error.into()),
+        },
+        Command::Seed(args) => infra_mind::seed::run(&cli.config, &args)
+            .await
+            .map_err(Into::into),
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The error's message, not its Debug form: this is what an operator reads.
+            eprintln!("infra-mind: {error}");
+            std::process::ExitCode::FAILURE
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -1,0 +1,128 @@
+//! Configuration from flags and the environment (the names of `docs/architecture.md`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything the server reads at start-up. Each flag also reads the environment variable
+/// named beside it; with nothing set the server runs on embedded defaults.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    pub bind_addr: SocketAddr,
+
+    /// Redis for the response cache; unset means the in-process cache store.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key the cache writes (to share one Redis database).
+    #[arg(long, env = "REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+
+    /// MongoDB for the data; unset means the in-process store with demo data.
+    #[arg(long, env = "MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+
+    /// MongoDB database name.
+    #[arg(long, env = "MONGODB_DB", default_value = "infra_mind")]
+    pub mongodb_db: String,
+
+    /// How long a MongoDB call waits for a reachable server, in seconds.
+    #[arg(long, env = "MONGODB_TIMEOUT_SECS", default_value_t = 2)]
+    pub mongodb_timeout_secs: u64,
+
+    /// Bearer token for `/admin/*`; unset means one is generated and logged at start-up.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// OpenAI-compatible chat-completions base URL.
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub openai_base_url: String,
+
+    /// OpenAI API key; unset leaves the provider out of the chain.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
+    /// OpenAI model.
+    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub openai_model: String,
+
+    /// Anthropic messages API base URL.
+    #[arg(
+        long,
+        env = "ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    pub anthropic_base_url: String,
+
+    /// Anthropic API key; unset leaves the provider out of the chain.
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<String>,
+
+    /// Anthropic model.
+    #[arg(
+        long,
+        env = "ANTHROPIC_MODEL",
+        default_value = "claude-3-5-haiku-latest"
+    )]
+    pub anthropic_model: String,
+
+    /// Timeout of one LLM call, in seconds.
+    #[arg(long, env = "LLM_TIMEOUT_SECS", default_value_t = 30)]
+    pub llm_timeout_secs: u64,
+
+    /// Longest a request may take before it is answered 503, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 15)]
+    pub request_timeout_secs: u64,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Embedded defaults on a free loopback port: what tests start from.
+    pub fn embedded() -> Self {
+        Self {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            redis_url: None,
+            redis_key_prefix: None,
+            mongodb_uri: None,
+            mongodb_db: "infra_mind".to_owned(),
+            mongodb_timeout_secs: 2,
+            admin_token: None,
+            openai_base_url: "https://api.openai.com/v1".to_owned(),
+            openai_api_key: None,
+            openai_model: "gpt-4o-mini".to_owned(),
+            anthropic_base_url: "https://api.anthropic.com".to_owned(),
+            anthropic_api_key: None,
+            anthropic_model: "claude-3-5-haiku-latest".to_owned(),
+            llm_timeout_secs: 30,
+            request_timeout_secs: 15,
+            log_format: LogFormat::Pretty,
+        }
+    }
+
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// The MongoDB server-selection timeout as a duration.
+    pub fn mongodb_timeout(&self) -> Duration {
+        Duration::from_secs(self.mongodb_timeout_secs.max(1))
+    }
+}
