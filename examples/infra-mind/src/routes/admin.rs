@@ -90,40 +90,52 @@ async fn cache_stats(State(state): State<AppState>, _admin: Admin) -> Json<serde
     }))
 }
 
+/// What to invalidate: a namespace and everything below it (O(1), by generation), or the
+/// entries whose keys match a glob (a keyspace walk). Exactly one of the two.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Invalidate {
-    pattern: String,
+    namespace: Option<String>,
+    pattern: Option<String>,
 }
 
 #[utoipa::path(
     post,
     path = "/admin/cache/invalidate",
     tag = "admin",
-    summary = "Invalidate a key pattern",
+    summary = "Invalidate a namespace or a key glob",
     responses((status = 200, description = "OK"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 422, description = "Invalid field (named in error.field)"))
 )]
-/// Invalidates a pattern (`assessments:*`, `recommendations:list*`, ...).
+/// Invalidates `{"namespace": "assessments"}` (that namespace and everything below it) or
+/// `{"pattern": "*:list:*"}` (entries whose keys match the glob; answers how many).
 async fn cache_invalidate(
     State(state): State<AppState>,
     _admin: Admin,
     ApiJson(body): ApiJson<Invalidate>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let invalidated = state
-        .cache
-        .invalidate(&body.pattern)
-        .await
-        .map_err(|error| match error {
-            inframind_cache::CacheError::Store(e) => ApiError::Unavailable {
-                backend: "redis".to_owned(),
-                message: format!("the cache store failed: {e}"),
-                retry_after: crate::error::RETRY_AFTER_SECS,
-            },
-            other => ApiError::field("pattern", other.to_string()),
-        })?;
-    Ok(Json(
-        serde_json::json!({ "pattern": body.pattern, "invalidated": invalidated }),
-    ))
+    let store_down = |e| ApiError::Unavailable {
+        backend: "redis".to_owned(),
+        message: format!("the cache store failed: {e}"),
+        retry_after: crate::error::RETRY_AFTER_SECS,
+    };
+    match (body.namespace, body.pattern) {
+        (Some(namespace), None) => match state.cache.invalidate_namespace(&namespace).await {
+            Ok(()) => Ok(Json(serde_json::json!({ "namespace": namespace }))),
+            Err(inframind_cache::CacheError::Store(e)) => Err(store_down(e)),
+            Err(other) => Err(ApiError::field("namespace", other.to_string())),
+        },
+        (None, Some(pattern)) => match state.cache.invalidate_matching(&pattern).await {
+            Ok(invalidated) => Ok(Json(
+                serde_json::json!({ "pattern": pattern, "invalidated": invalidated }),
+            )),
+            Err(inframind_cache::CacheError::Store(e)) => Err(store_down(e)),
+            Err(other) => Err(ApiError::field("pattern", other.to_string())),
+        },
+        _ => Err(ApiError::field(
+            "namespace",
+            "give exactly one of `namespace` (such as \"assessments\") and `pattern` (a glob)",
+        )),
+    }
 }
 
 #[utoipa::path(

@@ -75,6 +75,9 @@ impl Layers {
                 .ttl(CATALOGUE_TTL)
                 .prefix(namespace)
                 .compress_above(COMPRESS_ABOVE)
+                // The catalogue is the same for every reader: a frontend sends its token on
+                // every request, and logged-in readers must hit the anonymous entries.
+                .share_authenticated()
                 // MongoDB down: keep serving what we have rather than a 503.
                 .stale_if_error(STALE_IF_ERROR)
                 .build()
@@ -110,39 +113,36 @@ pub(crate) async fn principal_for_cache(
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Invalidates `patterns`; a store error is logged (the entries expire with their TTL).
-async fn invalidate(cache: &CacheHandle, patterns: &[&str]) {
-    for pattern in patterns {
-        if let Err(error) = cache.invalidate(pattern).await {
-            tracing::warn!(%pattern, %error, "cache invalidation failed");
+/// Invalidates `namespaces` and everything below each (O(1) each); a store error is logged
+/// (the entries expire with their TTL).
+async fn invalidate(cache: &CacheHandle, namespaces: &[&str]) {
+    for namespace in namespaces {
+        if let Err(error) = cache.invalidate_namespace(namespace).await {
+            tracing::warn!(%namespace, %error, "cache invalidation failed");
         }
     }
 }
 
 /// After `POST /api/assessments`.
 pub(crate) async fn assessment_created(cache: &CacheHandle) {
-    invalidate(cache, &["assessments:*"]).await;
+    invalidate(cache, &["assessments"]).await;
 }
 
 /// After `PUT` or `DELETE /api/assessments/{id}` (a delete also removes recommendations).
 pub(crate) async fn assessment_changed(cache: &CacheHandle, deleted: bool) {
-    let mut patterns = vec![
-        "assessments:list*",
-        "assessments:item*",
-        "assessments:user*",
-    ];
+    let mut namespaces = vec![ASSESSMENT_LIST, ASSESSMENT_ITEM, ASSESSMENT_USER];
     if deleted {
-        patterns.push("recommendations:*");
+        namespaces.push("recommendations");
     }
-    invalidate(cache, &patterns).await;
+    invalidate(cache, &namespaces).await;
 }
 
 /// After recommendations are written for an assessment.
 pub(crate) async fn recommendations_changed(cache: &CacheHandle) {
-    invalidate(cache, &["recommendations:*", "assessments:item*"]).await;
+    invalidate(cache, &["recommendations", ASSESSMENT_ITEM]).await;
 }
 
 /// After a report is written for an assessment (its `/full` lists reports).
 pub(crate) async fn report_created(cache: &CacheHandle) {
-    invalidate(cache, &["assessments:item*"]).await;
+    invalidate(cache, &[ASSESSMENT_ITEM]).await;
 }

@@ -33,7 +33,7 @@ async fn commands_for(app: &TestApp, path: &str) -> (f64, serde_json::Value) {
     app.post(
         "/admin/cache/invalidate",
         Some(&app.admin_token),
-        &json!({ "pattern": "assessments:*" }),
+        &json!({ "namespace": "assessments" }),
     )
     .await;
     let before = commands(app).await;

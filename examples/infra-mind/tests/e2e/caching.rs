@@ -14,7 +14,7 @@ both_backends!(
     per_user_lists_are_cached_per_user_and_never_cross,
     an_etag_revalidates_to_304,
     zstd_clients_get_zstd_bytes,
-    logged_in_readers_of_the_catalogue_get_fresh_data,
+    logged_in_readers_share_the_catalogue_entries,
 );
 
 async fn each_cached_route_misses_then_hits(app: TestApp) {
@@ -236,7 +236,7 @@ async fn zstd_clients_get_zstd_bytes(app: TestApp) {
 /// Logged-in readers always get fresh catalogue data. (Sharing the anonymous entries needs the
 /// cache's opt-in for authenticated reads of shared content, which another branch adds; until
 /// then these requests bypass the cache.)
-async fn logged_in_readers_of_the_catalogue_get_fresh_data(app: TestApp) {
+async fn logged_in_readers_share_the_catalogue_entries(app: TestApp) {
     let (_, token) = app.user("cache-g").await;
     let id = app.assessment(&token, "Shared").await;
     let path = format!("/api/assessments/{id}");
@@ -245,7 +245,19 @@ async fn logged_in_readers_of_the_catalogue_get_fresh_data(app: TestApp) {
     assert_eq!(anonymous.header("x-cache"), Some("HIT"));
     let logged_in = app.get(&path, Some(&token)).await;
     assert_eq!(logged_in.status, StatusCode::OK);
+    assert_eq!(
+        logged_in.header("x-cache"),
+        Some("HIT"),
+        "the anonymous entry"
+    );
     assert_eq!(logged_in.body, anonymous.body);
+    // And the other way round: an entry a logged-in reader filled serves anonymous readers.
+    let list = "/api/assessments";
+    assert_eq!(
+        app.get(list, Some(&token)).await.header("x-cache"),
+        Some("MISS")
+    );
+    assert_eq!(app.get(list, None).await.header("x-cache"), Some("HIT"));
     app.put(&path, Some(&token), &json!({ "title": "Shared v2" }))
         .await;
     assert_eq!(
