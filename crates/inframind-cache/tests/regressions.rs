@@ -429,6 +429,49 @@ mod on_redis {
     }
 
     #[tokio::test]
+    async fn a_flipped_byte_in_a_compressed_body_is_a_miss_and_deleted() {
+        let redis = inframind_test_support::redis();
+        let store = store(&redis).await;
+        let layer = CacheLayer::builder(store.clone())
+            .compress_above(64)
+            .build()
+            .unwrap();
+        let origin = Origin::new(|_, n| {
+            Reply::ok(format!(
+                "{{\"call\":{n},\"rows\":\"{}\"}}",
+                "ab".repeat(2000)
+            ))
+        });
+        let svc = service(&layer, &origin);
+        send(&svc, get("/report")).await;
+        let key = store.redis_key(&layer.key_for(&get("/report")).unwrap());
+        let mut conn = raw(redis.url()).await;
+        let stored: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let envelope =
+            inframind_cache::envelope::Envelope::decode(&Bytes::from(stored.clone())).unwrap();
+        assert!(envelope.compressed);
+        // Every byte of the compressed body, one at a time: never served.
+        let body_start = stored.len() - envelope.body.len();
+        for at in (body_start..stored.len()).step_by(7) {
+            let mut flipped = stored.clone();
+            flipped[at] ^= 0x20;
+            let _: () = redis::cmd("SET")
+                .arg(&key)
+                .arg(flipped)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let got = send(&svc, get("/report")).await;
+            assert_eq!(got.x_cache(), "MISS", "byte {at} flipped was served");
+        }
+        assert!(layer.handle().stats().corrupt_entries > 0);
+    }
+
+    #[tokio::test]
     async fn a_non_numeric_generation_heals() {
         let redis = inframind_test_support::redis();
         let layer = CacheLayer::builder(store(&redis).await)
