@@ -135,16 +135,16 @@ where
             // A store that keeps entries ready (in process) answers a fresh hit itself.
             let config = &*self.config;
             let fresh_status = |ttl| fresh_status(config, ttl);
-            let hit = HitRequest::new(
-                key.as_bytes(),
-                &config.namespaces,
-                config.namespace_token.as_ref(),
-                scope.as_ref().map(Scope::as_bytes),
-                now,
-                req.headers(),
+            let hit = HitRequest {
+                key: key.as_bytes(),
+                namespaces: &config.namespaces,
+                token: config.namespace_token.as_ref(),
+                scope: scope.as_ref().map(Scope::as_bytes),
+                now_ms: now,
+                headers: req.headers(),
                 head_only,
-                &fresh_status,
-            );
+                fresh_status: &fresh_status,
+            };
             if let Some(response) = shared.store.ready_hit(&hit) {
                 Counters::add(&shared.counters.hits, 1);
                 return ResponseFuture::ready(response.map(CacheBody::full));
