@@ -13,10 +13,11 @@ use crate::config::{Bypass, Config};
 use crate::future::ResponseFuture;
 use crate::handle::{CacheHandle, Counters};
 use crate::headers::BYPASS;
+use crate::headers::Fwd;
 use crate::key::{Scope, authority_of};
 use crate::layer::CacheLayer;
 use crate::lookup::{Found, evaluate};
-use crate::miss;
+use crate::miss::{self, Miss};
 use crate::policy;
 use crate::respond::{Label, RequestCtx, fresh_status, label, respond};
 use crate::store::HitRequest;
@@ -149,10 +150,14 @@ where
                 Counters::add(&shared.counters.hits, 1);
                 return ResponseFuture::ready(response.map(CacheBody::full));
             }
+        }
+        let mut ctx = RequestCtx::new(req.method(), req.headers());
+        ctx.wants_fresh = wants_fresh;
+        let namespaces = miss::lookup_namespaces(&self.config, scope.as_ref());
+        if !wants_fresh {
             // Any other store that answers at once: serve a fresh hit without a future.
             // (Past these fast paths, the ordinary lookup decides what it is.)
-            let ctx = RequestCtx::new(req.method(), req.headers());
-            let namespaces = miss::lookup_namespaces(config, scope.as_ref());
+            let (config, now) = (&*self.config, now_ms());
             if let Some(Ok(lookup)) = shared.store.try_get(key.as_str(), &namespaces) {
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
                 if let Found::Fresh(cached) = found {
@@ -162,21 +167,22 @@ where
                 }
             }
         }
-        let mut ctx = RequestCtx::new(req.method(), req.headers());
-        ctx.wants_fresh = wants_fresh;
         // The ready service goes into the future; a clone stays behind for the next
         // `poll_ready`.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::cached(Box::pin(miss::run(
-            Arc::clone(&self.config),
-            self.handle.clone(),
+        ResponseFuture::cached(Box::pin(miss::run(Miss {
+            config: Arc::clone(&self.config),
+            handle: self.handle.clone(),
             inner,
             req,
-            key.into_string(),
+            key: key.into_string(),
             ctx,
+            fallback: None,
+            fwd: Fwd::UriMiss,
             scope,
-        )))
+            namespaces,
+        })))
     }
 }
 
