@@ -97,8 +97,9 @@
 //!   wait and get the same response. The shared fill is unconditional and whole: the
 //!   request's `If-None-Match`, `If-Modified-Since`, `Range` and `If-Range` are not
 //!   forwarded (and HEAD goes forward as GET), and each request's own conditional is then
-//!   answered from the result. A fill finishes even when the request that started it is
-//!   dropped (a client that hangs up), and single flight holds during a store outage too.
+//!   answered from the result. On a Tokio runtime, a fill runs in a task of its own and
+//!   finishes even when the request that started it is dropped (a client that hangs up); and
+//!   single flight holds during a store outage too.
 //! - Entries carry a strong ETag (blake3 of the body); `If-None-Match` gets `304 Not
 //!   Modified`, and so does `If-Modified-Since` against a stored `Last-Modified` (IMF-fixdate).
 //!   A `Range` request gets the whole `200` response, as RFC 9110 allows.
