@@ -82,8 +82,10 @@
 //!   `max-age`, else `Expires` against `Date` bound an entry's TTL; the layer's
 //!   [`ttl`](CacheLayerBuilder::ttl) is the default and the ceiling. A response that is stale
 //!   on arrival (`max-age=0`, `s-maxage=0`, an `Expires` in the past) is not stored, unless a
-//!   stale window applies. The response directives `stale-while-revalidate=N` and
-//!   `stale-if-error=N` (RFC 5861) replace the layer's windows for that entry.
+//!   stale window applies. An upstream `Age` comes off the origin's lifetime. The response
+//!   directives `stale-while-revalidate=N` and `stale-if-error=N` (RFC 5861) replace the
+//!   layer's windows for that entry, and `must-revalidate` or `proxy-revalidate` close them
+//!   (never served stale).
 //! - A request's own `Cache-Control: no-cache` or `max-age=0` is ignored by default, as
 //!   Varnish does, so no client can empty the cache's benefit; with
 //!   [`honour_request_no_cache`](CacheLayerBuilder::honour_request_no_cache) it goes to the
