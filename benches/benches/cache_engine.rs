@@ -3,9 +3,9 @@
 //! traces and the same hits, in one process (method: docs/benchmarks.md).
 //!
 //! ```sh
-//! cargo bench -p inframind-benches --bench cache_engine                # all of it, ~3 min
+//! cargo bench -p inframind-benches --bench cache_engine                # all of it, ~80 s
 //! cargo bench -p inframind-benches --bench cache_engine -- --quick     # smoke run, seconds
-//! CACHE_ENGINE_ONLY=ratio cargo bench -p inframind-benches --bench cache_engine      # or throughput
+//! CACHE_ENGINE_ONLY=ratio cargo bench -p inframind-benches --bench cache_engine  # or throughput
 //! CACHE_ENGINE_ROUNDS=51 cargo bench -p inframind-benches --bench cache_engine       # more rounds
 //! ```
 //!
@@ -36,15 +36,17 @@
 //! on identical keys, for a batch of about 20 ms; the figures are the medians over rounds of ns
 //! per get (2 threads: wall time of the slower thread over the gets of both) and of the
 //! per-round ratios. moka also runs without per-entry expiry there, to show what the expiry
-//! costs its hits (a cache with per-response TTLs needs it). A `MemoryStore` get through `Store::try_get` also reads the (empty)
-//! namespace generations under the store's one generations lock; the cache layer's own hit
-//! path reads generation cells without it, so `MemoryStore`'s figures here include a cost its
-//! hits in the layer do not pay.
+//! costs its hits (a cache with per-response TTLs needs it). A `MemoryStore` get through
+//! `Store::try_get` also reads the (empty) namespace generations under the store's one
+//! generations lock; the cache layer's own hit path reads generation cells without it, so
+//! `MemoryStore`'s figures here include a cost its hits in the layer do not pay. A reference
+//! subject times that lock alone.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
+use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -422,6 +424,35 @@ impl Engine for Quick {
     }
 }
 
+/// Not an engine: the read lock `MemoryStore::try_get` takes for the namespace generations
+/// (one lock for the whole store), alone. Subtracted from `MemoryStore`'s time, it leaves
+/// what its entry lookup costs; the cache layer's hit path does not take this lock.
+struct GenerationsLock(parking_lot::RwLock<HashMap<Arc<str>, u64>>);
+
+impl Engine for GenerationsLock {
+    fn name(&self) -> String {
+        "reference: MemoryStore's generations read lock alone".to_owned()
+    }
+
+    fn get(&self, _: &str) -> bool {
+        black_box(self.0.read().len());
+        true
+    }
+
+    fn insert(&self, _: &str, _: Bytes, _: Duration) {}
+
+    fn contains(&self, _: &str) -> bool {
+        true
+    }
+
+    fn usage(&self) -> Usage {
+        Usage {
+            entries: 0,
+            bytes: 0,
+        }
+    }
+}
+
 /// The engines of the hit-ratio simulation, at `max_bytes` each.
 fn ratio_engines(max_bytes: u64) -> Vec<Box<dyn Engine>> {
     vec![
@@ -596,6 +627,7 @@ fn hot_set() -> (Hot, Vec<Box<dyn Engine>>) {
         Box::new(Moka::new(capacity, false)),
         Box::new(Quick::new(capacity)),
         Box::new(Moka::with_expiry(capacity, false, false)),
+        Box::new(GenerationsLock(parking_lot::RwLock::default())),
     ];
     for engine in &engines {
         for (key, &size) in keys.iter().zip(&sizes) {
