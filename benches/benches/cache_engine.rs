@@ -3,10 +3,10 @@
 //! traces and the same hits, in one process (method: docs/benchmarks.md).
 //!
 //! ```sh
-//! cargo bench -p inframind-benches --bench cache_engine                # all of it, ~80 s
-//! cargo bench -p inframind-benches --bench cache_engine -- --quick     # smoke run, seconds
+//! cargo bench -p inframind-benches --bench cache_engine             # all of it, about a minute
+//! cargo bench -p inframind-benches --bench cache_engine -- --quick  # smoke run, seconds
 //! CACHE_ENGINE_ONLY=ratio cargo bench -p inframind-benches --bench cache_engine  # or throughput
-//! CACHE_ENGINE_ROUNDS=51 cargo bench -p inframind-benches --bench cache_engine       # more rounds
+//! CACHE_ENGINE_ROUNDS=51 cargo bench -p inframind-benches --bench cache_engine   # more rounds
 //! ```
 //!
 //! Every engine sees the same entries: a key of 81 bytes (shaped like the cache's
