@@ -167,6 +167,37 @@ async fn a_burst_of_inserts_keeps_most_entries_in_16_shards() {
     );
 }
 
+/// The reason for an admission policy (issue 9, the in-process engine): under LRU a one-off
+/// scan of distinct URLs, larger than the store, evicts the hot entries. MemoryStore's S3-FIFO
+/// keeps an entry that was read again, however many one-offs follow its last read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_scan_does_not_evict_a_hot_entry() {
+    // One shard of 1 MiB: its probation queue (3%) holds a dozen of these entries.
+    let store = MemoryStore::builder()
+        .max_bytes(1024 * 1024)
+        .shards(1)
+        .build();
+    let layer = CacheLayer::builder(store.clone()).build().unwrap();
+    let origin = Origin::new(|_, _| Reply::ok(vec![b'x'; 1024]));
+    let svc = service(&layer, &origin);
+    assert_eq!(send(&svc, get("/hot")).await.x_cache(), "MISS");
+    assert_eq!(send(&svc, get("/hot")).await.x_cache(), "HIT");
+    assert_eq!(send(&svc, get("/hot")).await.x_cache(), "HIT");
+    // About 4 MiB of distinct URLs, each requested once.
+    for i in 0..2000 {
+        let scanned = send(&svc, get(&format!("/scan/{i}"))).await;
+        assert_eq!(scanned.x_cache(), "MISS");
+    }
+    let stats = layer.handle().stats();
+    assert!(stats.memory_bytes.unwrap() <= 1024 * 1024);
+    assert_eq!(
+        send(&svc, get("/hot")).await.x_cache(),
+        "HIT",
+        "the scan evicted the hot entry"
+    );
+    assert_eq!(origin.calls(), 2001);
+}
+
 #[tokio::test]
 async fn an_entry_larger_than_a_shard_is_not_reported_stored() {
     // 16 shards of 64 KiB: a 100 KiB body cannot be kept.
