@@ -52,7 +52,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use inframind_cache::{MemoryStore, Store};
+use inframind_cache::{MemoryStore, PutOutcome, Store};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -214,7 +214,8 @@ trait Engine: Send + Sync {
     fn name(&self) -> String;
     /// Whether `key` is held and live (a hit).
     fn get(&self, key: &str) -> bool;
-    fn insert(&self, key: &str, body: Bytes, ttl: Duration);
+    /// Inserts; whether the engine kept the entry, when it says (`None`: ask `contains`).
+    fn insert(&self, key: &str, body: Bytes, ttl: Duration) -> Option<bool>;
     /// Whether `key` is held, without counting as a use where the engine allows.
     fn contains(&self, key: &str) -> bool;
     /// Deferred admission and eviction work, for engines that defer it.
@@ -260,9 +261,11 @@ impl Engine for Memory {
         lookup.is_ok_and(|lookup| lookup.value.is_some())
     }
 
-    fn insert(&self, key: &str, body: Bytes, ttl: Duration) {
-        // A failed put shows up as a rejection: the entry is not there afterwards.
-        let _stored = futures::executor::block_on(self.store.put(key, body, ttl));
+    fn insert(&self, key: &str, body: Bytes, ttl: Duration) -> Option<bool> {
+        // The store says whether it kept the entry (`PutOutcome`). Asking with a get instead
+        // would count as a read, which S3-FIFO takes as a second use and promotes the entry.
+        let outcome = futures::executor::block_on(self.store.put(key, body, ttl));
+        Some(matches!(outcome, Ok(PutOutcome::Stored)))
     }
 
     fn contains(&self, key: &str) -> bool {
@@ -370,8 +373,9 @@ impl<S: BuildHasher + Clone + Send + Sync + 'static> Engine for Moka<S> {
         self.cache.get(key).is_some()
     }
 
-    fn insert(&self, key: &str, body: Bytes, ttl: Duration) {
+    fn insert(&self, key: &str, body: Bytes, ttl: Duration) -> Option<bool> {
         self.cache.insert(key.to_owned(), TtlBody { body, ttl });
+        None
     }
 
     fn contains(&self, key: &str) -> bool {
@@ -432,10 +436,11 @@ impl Engine for Quick {
             .is_some_and(|entry| entry.expires_at > Instant::now())
     }
 
-    fn insert(&self, key: &str, body: Bytes, ttl: Duration) {
+    fn insert(&self, key: &str, body: Bytes, ttl: Duration) -> Option<bool> {
         let expires_at = Instant::now() + ttl;
         self.cache
             .insert(key.to_owned(), Expiring { body, expires_at });
+        None
     }
 
     fn contains(&self, key: &str) -> bool {
@@ -465,7 +470,9 @@ impl Engine for GenerationsLock {
         true
     }
 
-    fn insert(&self, _: &str, _: Bytes, _: Duration) {}
+    fn insert(&self, _: &str, _: Bytes, _: Duration) -> Option<bool> {
+        None
+    }
 
     fn contains(&self, _: &str) -> bool {
         true
@@ -545,9 +552,9 @@ fn simulate(engine: &dyn Engine, trace: &Trace) -> Simulated {
             }
         }
         if !hit {
-            engine.insert(key, Bytes::from_static(&BODY[..size]), TTL);
+            let stored = engine.insert(key, Bytes::from_static(&BODY[..size]), TTL);
             inserts += 1;
-            if !engine.contains(key) {
+            if !stored.unwrap_or_else(|| engine.contains(key)) {
                 rejected += 1;
             }
             engine.maintain();

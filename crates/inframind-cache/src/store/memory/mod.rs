@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Response;
 use parking_lot::RwLock;
-use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::unsync::{Cache, DefaultLifecycle};
 use quick_cache::{OptionsBuilder, Weighter};
 
 use super::{
@@ -78,9 +78,9 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("max_bytes", &self.inner.max_bytes)
-            .field("shards", &self.inner.cache.num_shards())
+            .field("shards", &self.inner.shards.len())
             .field("bytes", &self.bytes())
-            .field("entries", &self.inner.cache.len())
+            .field("entries", &self.len())
             .finish()
     }
 }
@@ -92,7 +92,11 @@ pub struct MemoryStoreBuilder {
     shards: usize,
 }
 
-type Engine = Cache<
+/// One shard: quick_cache's single-threaded S3-FIFO cache behind our own lock. quick_cache's
+/// sync cache hands a value out by cloning it, and an `Arc` clone is two atomic writes on a
+/// hot entry's shared counter per hit; under a read lock a hit reads the entry in place
+/// (quick_cache's own access mark stops being written once it is at its maximum).
+type Shard = Cache<
     Box<[u8]>,
     Arc<Slot>,
     SlotWeight,
@@ -102,7 +106,7 @@ type Engine = Cache<
 
 struct Inner {
     /// Keys as bytes: a hit looks its key up without checking that it is UTF-8.
-    cache: Engine,
+    shards: Box<[RwLock<Shard>]>,
     max_bytes: u64,
     /// The heaviest entry quick_cache keeps (it drops heavier ones without a word).
     largest_entry: u64,
@@ -132,8 +136,8 @@ enum Clock {
     Manual(Arc<AtomicU64>),
 }
 
-/// A stored entry. Immutable once stored (quick_cache requires a constant weight): a hit
-/// clones the `Arc`, never the entry.
+/// A stored entry. Immutable once stored (quick_cache requires a constant weight); in an
+/// `Arc` so that a put can insert it again if replacing evicted it (see `insert_prepared`).
 struct Slot {
     value: Bytes,
     /// `value` decoded, when it is a valid envelope.
@@ -172,40 +176,40 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
-        let shards = self.shards as u64;
-        // A whole number of bytes per shard, so the shards together never exceed max_bytes.
-        let shard_bytes = self.max_bytes / shards;
-        // At least 32 expected entries per shard, or quick_cache would use fewer shards.
-        let estimated = (self.max_bytes / TYPICAL_ENTRY).max(32 * shards);
-        let estimated = usize::try_from(estimated).unwrap_or(usize::MAX);
-        let capacity = shard_bytes * shards;
-        let hasher = BuildHasherDefault::default();
-        let cache = match OptionsBuilder::new()
-            .shards(self.shards)
-            .hot_allocation(HOT_ALLOCATION)
-            .estimated_items_capacity(estimated)
-            .weight_capacity(capacity)
-            .build()
-        {
-            Ok(options) => {
-                Cache::with_options(options, SlotWeight, hasher, DefaultLifecycle::default())
+        let shard_bytes = self.max_bytes / self.shards as u64;
+        // For quick_cache's ghost queue (keys recently evicted): a rough count is enough.
+        let estimated =
+            usize::try_from((shard_bytes / TYPICAL_ENTRY).max(32)).unwrap_or(usize::MAX);
+        let shard = || {
+            let hasher = BuildHasherDefault::default();
+            match OptionsBuilder::new()
+                .hot_allocation(HOT_ALLOCATION)
+                .estimated_items_capacity(estimated)
+                .weight_capacity(shard_bytes)
+                .build()
+            {
+                Ok(options) => {
+                    Cache::with_options(options, SlotWeight, hasher, DefaultLifecycle::default())
+                }
+                // Only when an option is missing, which cannot happen here: quick_cache's
+                // defaults, whose hot allocation is the same.
+                Err(_) => Cache::with(
+                    estimated,
+                    shard_bytes,
+                    SlotWeight,
+                    hasher,
+                    DefaultLifecycle::default(),
+                ),
             }
-            // Only when an option is missing, which cannot happen here: quick_cache's defaults.
-            Err(_) => Cache::with(
-                estimated,
-                capacity,
-                SlotWeight,
-                hasher,
-                DefaultLifecycle::default(),
-            ),
         };
+        let shards: Box<[RwLock<Shard>]> = (0..self.shards).map(|_| RwLock::new(shard())).collect();
         // quick_cache's own admission limit, computed as it computes it.
-        let shard_capacity = cache.shard_capacity();
+        let shard_capacity = shards[0].read().capacity();
         let largest_entry = ((shard_capacity as f64 * HOT_ALLOCATION) as u64)
             .clamp(shard_capacity.min(1), shard_capacity);
         MemoryStore {
             inner: Arc::new(Inner {
-                cache,
+                shards,
                 max_bytes: self.max_bytes,
                 largest_entry,
                 written: AtomicU64::new(0),
@@ -246,7 +250,19 @@ impl MemoryStore {
     /// The bytes currently charged to held entries (expired ones included until they leave,
     /// see the type's docs).
     pub fn bytes(&self) -> u64 {
-        self.inner.cache.weight()
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| shard.read().weight())
+            .sum()
+    }
+
+    fn len(&self) -> u64 {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| shard.read().len() as u64)
+            .sum()
     }
 
     /// Removes every expired entry now; how many. The store also does this by itself after
@@ -254,13 +270,15 @@ impl MemoryStore {
     pub fn remove_expired(&self) -> u64 {
         let now = self.now();
         let removed = Cell::new(0);
-        self.inner.cache.retain(|_, slot| {
-            let live = slot.expires_at > now;
-            if !live {
-                removed.set(removed.get() + 1);
-            }
-            live
-        });
+        for shard in self.inner.shards.iter() {
+            shard.write().retain(|_, slot| {
+                let live = slot.expires_at > now;
+                if !live {
+                    removed.set(removed.get() + 1);
+                }
+                live
+            });
+        }
         removed.get()
     }
 
@@ -272,21 +290,30 @@ impl MemoryStore {
         }
     }
 
-    /// The live entry under `key`. An expired one is removed (unless it was replaced since).
-    fn live(&self, key: &[u8], now: u64) -> Option<Arc<Slot>> {
-        let slot = self.inner.cache.get(key)?;
-        if slot.expires_at <= now {
-            self.inner
-                .cache
-                .remove_if(key, |held| Arc::ptr_eq(held, &slot));
-            return None;
+    fn shard(&self, key: &[u8]) -> &RwLock<Shard> {
+        let mut hasher = KeyHasher::default();
+        hasher.write(key);
+        let index = (hasher.finish() >> 32) as usize & (self.inner.shards.len() - 1);
+        &self.inner.shards[index]
+    }
+
+    /// `f` of the live entry under `key`, under its shard's read lock. An expired entry is
+    /// removed instead (unless it was replaced since).
+    fn with_live<R>(&self, key: &[u8], now: u64, f: impl FnOnce(&Slot) -> Option<R>) -> Option<R> {
+        let shard = self.shard(key);
+        {
+            let held = shard.read();
+            let slot = held.get(key)?;
+            if slot.expires_at > now {
+                return f(slot);
+            }
         }
-        Some(slot)
+        shard.write().remove_if(key, |slot| slot.expires_at <= now);
+        None
     }
 
     fn read(&self, key: &str) -> Option<Bytes> {
-        self.live(key.as_bytes(), self.now())
-            .map(|slot| slot.value.clone())
+        self.with_live(key.as_bytes(), self.now(), |slot| Some(slot.value.clone()))
     }
 
     /// The generation cells of `namespaces`, created (at generation 0, which a missing
@@ -374,10 +401,11 @@ impl MemoryStore {
             + prepared.as_ref().map_or(0, |p| p.heap_size());
         let inner = &self.inner;
         let key = key.as_bytes();
+        let mut shard = self.shard(key).write();
         if size > inner.largest_entry {
             // quick_cache would drop it without a word; the older entry under the key goes too,
             // as a store that kept it would have replaced it.
-            inner.cache.remove(key);
+            shard.remove(key);
             return PutOutcome::TooLarge;
         }
         let now = self.now();
@@ -390,12 +418,13 @@ impl MemoryStore {
             size,
         });
         let key: Box<[u8]> = key.into();
-        inner.cache.insert(key.clone(), Arc::clone(&slot));
-        if !inner.cache.contains_key(&*key) {
+        shard.insert(key.clone(), Arc::clone(&slot));
+        if !shard.contains_key(&*key) {
             // A replacement keeps the old entry's place in its queue, and the room it makes can
             // evict the replacement itself; a fresh insert never evicts what it inserts.
-            inner.cache.insert(key, slot);
+            shard.insert(key, slot);
         }
+        drop(shard);
         // Expired entries nobody reads leave after every max_bytes of writes: amortised O(1).
         let written = inner.written.fetch_add(size, Ordering::Relaxed) + size;
         if written >= inner.max_bytes && inner.written.swap(0, Ordering::Relaxed) > 0 {
@@ -405,18 +434,21 @@ impl MemoryStore {
     }
 
     fn remove(&self, key: &str) -> bool {
-        self.inner.cache.remove(key.as_bytes()).is_some()
+        let key = key.as_bytes();
+        self.shard(key).write().remove(key).is_some()
     }
 
     fn remove_matching(&self, pattern: &str) -> u64 {
         let deleted = Cell::new(0);
-        self.inner.cache.retain(|key, _| {
-            let hit = glob::matches(pattern.as_bytes(), key);
-            if hit {
-                deleted.set(deleted.get() + 1);
-            }
-            !hit
-        });
+        for shard in self.inner.shards.iter() {
+            shard.write().retain(|key, _| {
+                let hit = glob::matches(pattern.as_bytes(), key);
+                if hit {
+                    deleted.set(deleted.get() + 1);
+                }
+                !hit
+            });
+        }
         deleted.get()
     }
 }
@@ -506,7 +538,7 @@ impl Store for MemoryStore {
     }
 
     fn entries(&self) -> Option<u64> {
-        Some(self.inner.cache.len() as u64)
+        Some(self.len())
     }
 
     fn memory_bytes(&self) -> Option<u64> {

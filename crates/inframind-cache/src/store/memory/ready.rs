@@ -30,32 +30,39 @@ impl MemoryStore {
             None => None,
         };
         let now = hit.now_ms;
-        let slot = self.live(hit.key, now)?;
-        let entry = slot.prepared.as_ref()?;
-        let head = entry.hit.as_ref()?;
-        let envelope = &entry.envelope;
-        let recorded = &envelope.generations;
-        if recorded.len() != cells.len() + usize::from(scope.is_some())
-            || recorded
-                .iter()
-                .zip(cells)
-                .any(|(generation, cell)| *generation != cell.load(Ordering::Acquire))
-            || scope.is_some_and(|scope| recorded.last() != Some(&scope))
-        {
-            return None;
-        }
-        let age_ms = now.saturating_sub(envelope.stored_at_ms);
-        if age_ms >= envelope.ttl_ms {
-            return None;
-        }
-        let mut headers = head.headers.clone();
-        let body = envelope.body.clone();
-        let status = envelope.status;
-        let not_modified = status == StatusCode::OK
-            && if_none_match.is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
-        let slots_from = head.len - 3;
-        let ttl_left = (envelope.ttl_ms - age_ms) / 1000;
-        drop(slot);
+        // Under the shard's read lock: the checks, and cloning the head and body.
+        let (mut headers, body, status, not_modified, slots_from, ttl_left, age_ms) = self
+            .with_live(hit.key, now, |slot| {
+                let entry = slot.prepared.as_ref()?;
+                let head = entry.hit.as_ref()?;
+                let envelope = &entry.envelope;
+                let recorded = &envelope.generations;
+                if recorded.len() != cells.len() + usize::from(scope.is_some())
+                    || recorded
+                        .iter()
+                        .zip(cells)
+                        .any(|(generation, cell)| *generation != cell.load(Ordering::Acquire))
+                    || scope.is_some_and(|scope| recorded.last() != Some(&scope))
+                {
+                    return None;
+                }
+                let age_ms = now.saturating_sub(envelope.stored_at_ms);
+                if age_ms >= envelope.ttl_ms {
+                    return None;
+                }
+                let not_modified = envelope.status == StatusCode::OK
+                    && if_none_match
+                        .is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
+                Some((
+                    head.headers.clone(),
+                    envelope.body.clone(),
+                    envelope.status,
+                    not_modified,
+                    head.len - 3,
+                    (envelope.ttl_ms - age_ms) / 1000,
+                    age_ms,
+                ))
+            })?;
 
         let age = small_number(age_ms / 1000);
         let cache_status = hit.fresh_cache_status(ttl_left);

@@ -73,13 +73,27 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// (bytes, entries) the engine really holds, summed entry by entry.
 fn held(store: &MemoryStore) -> (u64, u64) {
-    store
-        .inner
-        .cache
+    held_entries(store)
         .iter()
         .fold((0, 0), |(bytes, entries), (_, slot)| {
             (bytes + slot.size, entries + 1)
         })
+}
+
+/// Every entry the shards hold.
+fn held_entries(store: &MemoryStore) -> Vec<(Box<[u8]>, Arc<Slot>)> {
+    store
+        .inner
+        .shards
+        .iter()
+        .flat_map(|shard| {
+            let shard = shard.read();
+            shard
+                .iter()
+                .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 proptest! {
@@ -153,7 +167,7 @@ proptest! {
             prop_assert_eq!(store.entries(), Some(entries));
             prop_assert!(bytes <= max_bytes, "{} bytes held, bound {}", bytes, max_bytes);
             // Everything held is the model's latest value for its key (expired or not).
-            for (key, slot) in store.inner.cache.iter() {
+            for (key, slot) in held_entries(&store) {
                 let key = String::from_utf8(key.to_vec()).unwrap();
                 let (want, expires_at) = model.get(&key).expect("held but deleted, replaced or refused");
                 prop_assert_eq!(&slot.value, want);
