@@ -1,4 +1,5 @@
-//! The in-process engine (issue 9): inframind-cache's `MemoryStore`, a sharded LRU with TTLs,
+//! The in-process engine (issue 9): inframind-cache's `MemoryStore` (a sharded LRU with TTLs
+//! when this bench was written; since issue 9, quick_cache's S3-FIFO inside its own shards),
 //! against moka (W-TinyLFU admission) and quick_cache (S3-FIFO), on the same byte-weighted
 //! traces and the same hits, in one process (method: docs/benchmarks.md).
 //!
@@ -28,7 +29,9 @@
 //! eviction in maintenance it defers (by itself after 64 writes or 64 reads, or 300 ms); the
 //! loop calls `run_pending_tasks()` after every insert, so moka never holds more than its
 //! capacity between two requests, as the synchronous engines do. "Rejected" counts inserts the
-//! engine did not hold right after the insert (an entry over a per-shard limit); moka's
+//! engine did not hold right after the insert (an entry over a per-shard limit), by
+//! `MemoryStore`'s `PutOutcome` and by a peek that is not a use for the others (a get would be
+//! a second use, which S3-FIFO promotes); moka's
 //! admission rejections happen in that maintenance and are its policy, not counted.
 //!
 //! **Hit throughput.** A hot set of 1 024 keys that fits (every get hits, checked), read in
