@@ -120,7 +120,7 @@
 //! per key, through single flight) and [`CacheStats::store_errors`] counts it. Bytes under a
 //! key that do not decode, or whose body does not hash to its ETag, are a miss, are deleted
 //! and are counted in [`CacheStats::corrupt_entries`]. An entry larger than the store keeps
-//! (a [`MemoryStore`] entry is at most `max_bytes / shards`) is reported as not stored; the
+//! (a [`MemoryStore`] entry is at most 97% of `max_bytes / shards`) is reported as not stored; the
 //! builder lowers its default [`max_body`] to the store's largest entry and rejects a larger
 //! explicit one. Invalidation, on the other hand, reports a store failure to its caller.
 //!
