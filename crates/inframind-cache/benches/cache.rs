@@ -348,7 +348,7 @@ fn redis_hits(opts: &Options, server: &inframind_test_support::RedisServer) {
     let body = json(10 * 1024);
     let store = rt.block_on(RedisStore::connect(server.url())).unwrap();
     let mut raw = store.connection();
-    let layer = CacheLayer::builder(store)
+    let layer = CacheLayer::builder(store.clone())
         .ttl(Duration::from_secs(3600))
         .prefix("bench:redis")
         .build()
@@ -363,12 +363,16 @@ fn redis_hits(opts: &Options, server: &inframind_test_support::RedisServer) {
     let ours = Router::new().route("/data", get(handler).layer(layer.clone()));
     let path = |_| "/data".to_owned();
     router_batch(&rt, &ours, 2, path, None);
-    let key = layer
-        .key_for(&Request::get("/data").body(()).unwrap())
-        .unwrap();
+    // The Redis key the entry lives under (`{prefix}@e:{key}`).
+    let key = store.redis_key(
+        &layer
+            .key_for(&Request::get("/data").body(()).unwrap())
+            .unwrap(),
+    );
     let stored: Vec<u8> = rt
         .block_on(redis::cmd("GET").arg(&key).query_async(&mut raw))
         .unwrap();
+    assert!(!stored.is_empty(), "the raw GET must read the stored entry");
     println!(
         "\nRedis entry: {} bytes for a {} byte body (zstd above 1 KiB)",
         stored.len(),

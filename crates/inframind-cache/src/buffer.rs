@@ -162,9 +162,10 @@ struct Freshness {
 }
 
 /// RFC 9111 §4.2.1 for a shared cache: `s-maxage`, else `max-age`, else `Expires` (against
-/// `Date`, else now) bound the freshness lifetime; the layer's TTL is the default and the
-/// ceiling. RFC 5861's `stale-while-revalidate=N` and `stale-if-error=N` on the response
-/// replace the layer's windows.
+/// `Date`, else now) bound the freshness lifetime, less the response's `Age`; the layer's TTL
+/// is the default and the ceiling. RFC 5861's `stale-while-revalidate=N` and
+/// `stale-if-error=N` on the response replace the layer's windows, and `must-revalidate` or
+/// `proxy-revalidate` closes them.
 fn freshness(config: &Config, headers: &HeaderMap, now_ms: u64) -> Freshness {
     let millis = |d: std::time::Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
     let cc = policy::cache_control(headers);
@@ -185,8 +186,18 @@ fn freshness(config: &Config, headers: &HeaderMap, now_ms: u64) -> Freshness {
                 .unwrap_or(now_ms / 1000);
             Some(expires.saturating_sub(date).saturating_mul(1000))
         });
-    let window = |directive: Option<u64>, layer: std::time::Duration| {
-        directive.map_or(millis(layer), |s| s.saturating_mul(1000))
+    // Time the response already spent in caches upstream (RFC 9111 §4.2.3) comes off what
+    // the origin allowed.
+    let upstream_age = headers
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        .saturating_mul(1000);
+    let origin_ttl = origin_ttl.map(|ttl| ttl.saturating_sub(upstream_age));
+    // `must-revalidate` / `proxy-revalidate`: never served stale (RFC 9111 §5.2.2.2).
+    let window = |directive: Option<u64>, layer: std::time::Duration| match cc.must_revalidate {
+        true => 0,
+        false => directive.map_or(millis(layer), |s| s.saturating_mul(1000)),
     };
     Freshness {
         ttl_ms: origin_ttl.map_or(layer_ttl, |ttl| ttl.min(layer_ttl)),

@@ -296,13 +296,24 @@ pub(crate) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            *slot = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
+            *slot = zstd::bulk::Compressor::new(level).ok().map(|mut c| {
+                // Frames carry their content checksum (XXH64), which zstd checks as it
+                // decompresses: a compressed body read back from a store needs no blake3.
+                let _ = c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true));
+                (level, c)
+            });
         }
         match slot.as_mut() {
             Some((_, compressor)) => compressor.compress(data),
             None => zstd::bulk::compress(data, level),
         }
     })
+}
+
+/// Whether a zstd body is one frame that carries its content checksum (bit 2 of the frame
+/// header descriptor), so that decompressing it checks its content.
+pub(crate) fn zstd_checksummed(body: &[u8]) -> bool {
+    body.len() > 4 && body[..4] == [0x28, 0xb5, 0x2f, 0xfd] && body[4] & 0b100 != 0
 }
 
 /// The ETag bytes for a body ([`Envelope::etag`]): the first 16 bytes of its blake3 hash. A
@@ -447,6 +458,18 @@ mod tests {
                 let _ = envelope.plain_body();
             }
         }
+    }
+
+    #[test]
+    fn compressed_bodies_carry_a_checksum_zstd_verifies() {
+        let plain = br#"{"items":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}"#.repeat(20);
+        let mut packed = compress(&plain, 3).unwrap();
+        assert!(zstd_checksummed(&packed));
+        assert_eq!(decompress(&packed, plain.len()).unwrap(), plain);
+        let last = packed.len() - 1;
+        packed[last] ^= 1; // the checksum itself
+        assert!(decompress(&packed, plain.len()).is_err());
+        assert!(!zstd_checksummed(&zstd::bulk::compress(&plain, 3).unwrap()));
     }
 
     #[test]

@@ -303,7 +303,7 @@ impl CacheLayerBuilder {
                 return invalid(
                     "max_body",
                     "larger than the store's largest entry (`Store::max_entry_body`; a \
-                     MemoryStore keeps at most max_bytes / shards per entry)",
+                     MemoryStore keeps at most 97% of max_bytes / shards per entry)",
                 );
             }
         }

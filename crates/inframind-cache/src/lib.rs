@@ -82,8 +82,10 @@
 //!   `max-age`, else `Expires` against `Date` bound an entry's TTL; the layer's
 //!   [`ttl`](CacheLayerBuilder::ttl) is the default and the ceiling. A response that is stale
 //!   on arrival (`max-age=0`, `s-maxage=0`, an `Expires` in the past) is not stored, unless a
-//!   stale window applies. The response directives `stale-while-revalidate=N` and
-//!   `stale-if-error=N` (RFC 5861) replace the layer's windows for that entry.
+//!   stale window applies. An upstream `Age` comes off the origin's lifetime. The response
+//!   directives `stale-while-revalidate=N` and `stale-if-error=N` (RFC 5861) replace the
+//!   layer's windows for that entry, and `must-revalidate` or `proxy-revalidate` close them
+//!   (never served stale).
 //! - A request's own `Cache-Control: no-cache` or `max-age=0` is ignored by default, as
 //!   Varnish does, so no client can empty the cache's benefit; with
 //!   [`honour_request_no_cache`](CacheLayerBuilder::honour_request_no_cache) it goes to the
@@ -97,8 +99,9 @@
 //!   wait and get the same response. The shared fill is unconditional and whole: the
 //!   request's `If-None-Match`, `If-Modified-Since`, `Range` and `If-Range` are not
 //!   forwarded (and HEAD goes forward as GET), and each request's own conditional is then
-//!   answered from the result. A fill finishes even when the request that started it is
-//!   dropped (a client that hangs up), and single flight holds during a store outage too.
+//!   answered from the result. On a Tokio runtime, a fill runs in a task of its own and
+//!   finishes even when the request that started it is dropped (a client that hangs up); and
+//!   single flight holds during a store outage too.
 //! - Entries carry a strong ETag (blake3 of the body); `If-None-Match` gets `304 Not
 //!   Modified`, and so does `If-Modified-Since` against a stored `Last-Modified` (IMF-fixdate).
 //!   A `Range` request gets the whole `200` response, as RFC 9110 allows.
@@ -117,7 +120,7 @@
 //! per key, through single flight) and [`CacheStats::store_errors`] counts it. Bytes under a
 //! key that do not decode, or whose body does not hash to its ETag, are a miss, are deleted
 //! and are counted in [`CacheStats::corrupt_entries`]. An entry larger than the store keeps
-//! (a [`MemoryStore`] entry is at most `max_bytes / shards`) is reported as not stored; the
+//! (a [`MemoryStore`] entry is at most 97% of `max_bytes / shards`) is reported as not stored; the
 //! builder lowers its default [`max_body`] to the store's largest entry and rejects a larger
 //! explicit one. Invalidation, on the other hand, reports a store failure to its caller.
 //!

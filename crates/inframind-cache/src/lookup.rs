@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::entry::Cached;
-use crate::envelope::{Envelope, etag_of};
+use crate::envelope::{Envelope, etag_of, zstd_checksummed};
 
 /// What the bytes under a key are worth now.
 pub(crate) enum Found {
@@ -19,9 +19,10 @@ pub(crate) enum Found {
     IfError(Cached),
 }
 
-/// Decodes and judges an entry read from a store. The body is checked against its ETag (the
-/// blake3 of the plain body): bytes from outside the process may have been altered, and one
-/// hash is cheap beside the round trip that fetched them.
+/// Decodes and judges an entry read from a store. The body is checked, since bytes from
+/// outside the process may have been altered: a compressed body by the content checksum its
+/// zstd frame carries (checked as it decompresses), any other against its ETag (the blake3 of
+/// the plain body), which is cheap beside the round trip that fetched it.
 pub(crate) fn evaluate(value: Option<&Bytes>, generations: Option<&[u64]>, now: u64) -> Found {
     let Some(value) = value else {
         return Found::Absent;
@@ -43,6 +44,8 @@ pub(crate) fn evaluate(value: Option<&Bytes>, generations: Option<&[u64]>, now: 
         return Found::Expired;
     }
     let plain = match envelope.plain_body() {
+        // zstd checked the frame's own content checksum as it decompressed.
+        Ok(plain) if envelope.compressed && zstd_checksummed(&envelope.body) => plain,
         Ok(plain) if etag_of(&plain) == envelope.etag => plain,
         _ => return Found::Corrupt,
     };

@@ -117,14 +117,9 @@ fn entry_lifetime(envelope: &Envelope) -> std::time::Duration {
 }
 
 /// The lookup of a request the fast paths did not answer: a hit, a stale answer, or a miss.
+/// (`miss.fallback` and `miss.fwd` are decided here.)
 pub(crate) async fn run<S, B, ResBody>(
-    config: Arc<Config>,
-    handle: CacheHandle,
-    inner: S,
-    req: Request<B>,
-    key: String,
-    ctx: RequestCtx,
-    scope: Option<Scope>,
+    miss: Miss<S, B>,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -135,10 +130,20 @@ where
     ResBody::Data: Send,
     ResBody::Error: Send + 'static,
 {
+    let Miss {
+        config,
+        handle,
+        inner,
+        req,
+        key,
+        ctx,
+        scope,
+        namespaces,
+        ..
+    } = miss;
     let shared = &*handle.shared;
     let counters = &shared.counters;
     let mut fallback = None;
-    let namespaces = lookup_namespaces(&config, scope.as_ref());
     let lookup = if ctx.wants_fresh {
         None
     } else {

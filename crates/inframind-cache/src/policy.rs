@@ -8,6 +8,8 @@ pub(crate) struct Directives {
     pub(crate) no_store: bool,
     pub(crate) private: bool,
     pub(crate) no_cache: bool,
+    /// `must-revalidate` or `proxy-revalidate`: never served stale.
+    pub(crate) must_revalidate: bool,
     /// `max-age=N`, seconds.
     pub(crate) max_age: Option<u64>,
     /// `s-maxage=N`, seconds (a shared cache prefers it to `max-age`).
@@ -47,6 +49,10 @@ pub(crate) fn cache_control(headers: &HeaderMap) -> Directives {
                 out.private = true;
             } else if name.eq_ignore_ascii_case("no-cache") {
                 out.no_cache = true;
+            } else if name.eq_ignore_ascii_case("must-revalidate")
+                || name.eq_ignore_ascii_case("proxy-revalidate")
+            {
+                out.must_revalidate = true;
             }
         }
     }

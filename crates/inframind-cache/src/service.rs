@@ -13,10 +13,11 @@ use crate::config::{Bypass, Config};
 use crate::future::ResponseFuture;
 use crate::handle::{CacheHandle, Counters};
 use crate::headers::BYPASS;
+use crate::headers::Fwd;
 use crate::key::{Scope, authority_of};
 use crate::layer::CacheLayer;
 use crate::lookup::{Found, evaluate};
-use crate::miss;
+use crate::miss::{self, Miss};
 use crate::policy;
 use crate::respond::{Label, RequestCtx, fresh_status, label, respond};
 use crate::store::HitRequest;
@@ -135,24 +136,28 @@ where
             // A store that keeps entries ready (in process) answers a fresh hit itself.
             let config = &*self.config;
             let fresh_status = |ttl| fresh_status(config, ttl);
-            let hit = HitRequest::new(
-                key.as_bytes(),
-                &config.namespaces,
-                config.namespace_token.as_ref(),
-                scope.as_ref().map(Scope::as_bytes),
-                now,
-                req.headers(),
+            let hit = HitRequest {
+                key: key.as_bytes(),
+                namespaces: &config.namespaces,
+                token: config.namespace_token.as_ref(),
+                scope: scope.as_ref().map(Scope::as_bytes),
+                now_ms: now,
+                headers: req.headers(),
                 head_only,
-                &fresh_status,
-            );
+                fresh_status: &fresh_status,
+            };
             if let Some(response) = shared.store.ready_hit(&hit) {
                 Counters::add(&shared.counters.hits, 1);
                 return ResponseFuture::ready(response.map(CacheBody::full));
             }
+        }
+        let mut ctx = RequestCtx::new(req.method(), req.headers());
+        ctx.wants_fresh = wants_fresh;
+        let namespaces = miss::lookup_namespaces(&self.config, scope.as_ref());
+        if !wants_fresh {
             // Any other store that answers at once: serve a fresh hit without a future.
             // (Past these fast paths, the ordinary lookup decides what it is.)
-            let ctx = RequestCtx::new(req.method(), req.headers());
-            let namespaces = miss::lookup_namespaces(config, scope.as_ref());
+            let (config, now) = (&*self.config, now_ms());
             if let Some(Ok(lookup)) = shared.store.try_get(key.as_str(), &namespaces) {
                 let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
                 if let Found::Fresh(cached) = found {
@@ -162,21 +167,22 @@ where
                 }
             }
         }
-        let mut ctx = RequestCtx::new(req.method(), req.headers());
-        ctx.wants_fresh = wants_fresh;
         // The ready service goes into the future; a clone stays behind for the next
         // `poll_ready`.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::cached(Box::pin(miss::run(
-            Arc::clone(&self.config),
-            self.handle.clone(),
+        ResponseFuture::cached(Box::pin(miss::run(Miss {
+            config: Arc::clone(&self.config),
+            handle: self.handle.clone(),
             inner,
             req,
-            key.into_string(),
+            key: key.into_string(),
             ctx,
+            fallback: None,
+            fwd: Fwd::UriMiss,
             scope,
-        )))
+            namespaces,
+        })))
     }
 }
 

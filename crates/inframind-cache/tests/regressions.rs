@@ -167,6 +167,37 @@ async fn a_burst_of_inserts_keeps_most_entries_in_16_shards() {
     );
 }
 
+/// The reason for an admission policy (issue 9, the in-process engine): under LRU a one-off
+/// scan of distinct URLs, larger than the store, evicts the hot entries. MemoryStore's S3-FIFO
+/// keeps an entry that was read again, however many one-offs follow its last read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_scan_does_not_evict_a_hot_entry() {
+    // One shard of 1 MiB: its probation queue (3%) holds a dozen of these entries.
+    let store = MemoryStore::builder()
+        .max_bytes(1024 * 1024)
+        .shards(1)
+        .build();
+    let layer = CacheLayer::builder(store.clone()).build().unwrap();
+    let origin = Origin::new(|_, _| Reply::ok(vec![b'x'; 1024]));
+    let svc = service(&layer, &origin);
+    assert_eq!(send(&svc, get("/hot")).await.x_cache(), "MISS");
+    assert_eq!(send(&svc, get("/hot")).await.x_cache(), "HIT");
+    assert_eq!(send(&svc, get("/hot")).await.x_cache(), "HIT");
+    // About 4 MiB of distinct URLs, each requested once.
+    for i in 0..2000 {
+        let scanned = send(&svc, get(&format!("/scan/{i}"))).await;
+        assert_eq!(scanned.x_cache(), "MISS");
+    }
+    let stats = layer.handle().stats();
+    assert!(stats.memory_bytes.unwrap() <= 1024 * 1024);
+    assert_eq!(
+        send(&svc, get("/hot")).await.x_cache(),
+        "HIT",
+        "the scan evicted the hot entry"
+    );
+    assert_eq!(origin.calls(), 2001);
+}
+
 #[tokio::test]
 async fn an_entry_larger_than_a_shard_is_not_reported_stored() {
     // 16 shards of 64 KiB: a 100 KiB body cannot be kept.
@@ -426,6 +457,49 @@ mod on_redis {
             (third.x_cache(), third.text().as_str()),
             ("HIT", "{\"balance\":100,\"call\":2}")
         );
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_in_a_compressed_body_is_a_miss_and_deleted() {
+        let redis = inframind_test_support::redis();
+        let store = store(&redis).await;
+        let layer = CacheLayer::builder(store.clone())
+            .compress_above(64)
+            .build()
+            .unwrap();
+        let origin = Origin::new(|_, n| {
+            Reply::ok(format!(
+                "{{\"call\":{n},\"rows\":\"{}\"}}",
+                "ab".repeat(2000)
+            ))
+        });
+        let svc = service(&layer, &origin);
+        send(&svc, get("/report")).await;
+        let key = store.redis_key(&layer.key_for(&get("/report")).unwrap());
+        let mut conn = raw(redis.url()).await;
+        let stored: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let envelope =
+            inframind_cache::envelope::Envelope::decode(&Bytes::from(stored.clone())).unwrap();
+        assert!(envelope.compressed);
+        // Every byte of the compressed body, one at a time: never served.
+        let body_start = stored.len() - envelope.body.len();
+        for at in (body_start..stored.len()).step_by(7) {
+            let mut flipped = stored.clone();
+            flipped[at] ^= 0x20;
+            let _: () = redis::cmd("SET")
+                .arg(&key)
+                .arg(flipped)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let got = send(&svc, get("/report")).await;
+            assert_eq!(got.x_cache(), "MISS", "byte {at} flipped was served");
+        }
+        assert!(layer.handle().stats().corrupt_entries > 0);
     }
 
     #[tokio::test]

@@ -121,6 +121,41 @@ async fn max_age_zero_is_not_stored_unless_a_stale_window_applies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_age_counts_and_must_revalidate_is_never_served_stale() {
+    for handle in handles().await {
+        let origin = Origin::new(|req, n| {
+            let reply = Reply::ok(format!("{n}"));
+            match req.uri().path() {
+                // 100 s allowed, 99 of them already spent upstream: a second left.
+                "/aged" => reply
+                    .header("cache-control", "max-age=100")
+                    .header("age", "99"),
+                _ if n > 1 => Reply::ok("down").status(StatusCode::BAD_GATEWAY),
+                _ => reply.header("cache-control", "max-age=1, must-revalidate"),
+            }
+        });
+        let layer = handle
+            .layer()
+            .prefix("revalidate")
+            .stale_if_error(Duration::from_secs(60))
+            .stale_while_revalidate(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let svc = service(&layer, &origin);
+        send(&svc, get("/strict")).await;
+        send(&svc, get("/aged")).await;
+        let aged = send(&svc, get("/aged")).await;
+        assert_eq!(aged.x_cache(), "HIT");
+        assert!(ttl_of(&aged) <= 1, "{}", aged.cache_status());
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Expired, the origin failing, windows configured: still not served stale.
+        let strict = send(&svc, get("/strict")).await;
+        assert_eq!(strict.x_cache(), "MISS");
+        assert_eq!(strict.status, StatusCode::BAD_GATEWAY);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn response_stale_if_error_is_honoured() {
     for handle in handles().await {
         let origin = Origin::new(|_, n| {

@@ -123,33 +123,11 @@ pub struct HitRequest<'a> {
     pub headers: &'a HeaderMap,
     /// A HEAD request: answer with the head and an empty body.
     pub head_only: bool,
-    fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
+    /// Renders `Cache-Status` for a fresh hit (see [`fresh_cache_status`](Self::fresh_cache_status)).
+    pub(crate) fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
 }
 
-impl<'a> HitRequest<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        key: &'a [u8],
-        namespaces: &'a [Arc<str>],
-        token: Option<&'a NamespaceToken>,
-        scope: Option<&'a [u8]>,
-        now_ms: u64,
-        headers: &'a HeaderMap,
-        head_only: bool,
-        fresh_status: &'a (dyn Fn(u64) -> HeaderValue + 'a),
-    ) -> Self {
-        Self {
-            key,
-            namespaces,
-            token,
-            scope,
-            now_ms,
-            headers,
-            head_only,
-            fresh_status,
-        }
-    }
-
+impl HitRequest<'_> {
     /// The `Cache-Status` value of a fresh hit with `ttl_secs` seconds of freshness left, as
     /// the layer renders it.
     pub fn fresh_cache_status(&self, ttl_secs: u64) -> HeaderValue {
