@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Result<Router, CacheError> {
         .route("/openapi.json", openapi::handler(&doc).with_state(()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Inside the router so the `endpoint` label is the matched route template.
-        .layer(MetricsLayer::new(&state.metrics))
+        .layer(MetricsLayer::axum(&state.metrics))
         .with_state(state)
         // Innermost first: each `layer` call wraps the router built so far.
         .layer(
