@@ -95,19 +95,25 @@ fn single_host(uri: &str) -> Option<SocketAddr> {
     host_port.to_socket_addrs().ok()?.next()
 }
 
-/// A SecantusDB server owned by one test (for counting server-wide operations, or an outage).
+/// A SecantusDB server owned by one test (for counting server-wide operations, or an outage),
+/// which may stop and restart it.
 ///
 /// Prefers the Rust daemon `secantusd-rs` when installed (it is much faster per document), then
-/// the project's `.venv/bin/secantusd-py`, then `secantusd-py` on `PATH`. Storage is temporary.
+/// the project's `.venv/bin/secantusd-py`, then `secantusd-py` on `PATH`. It listens on a free
+/// loopback port and keeps its data in a temporary folder of its own, so, as with a real
+/// `mongod`, what was written before [`stop`](Self::stop) is still there after
+/// [`restart`](Self::restart). Dropping it stops the server and deletes the folder; a watchdog
+/// stops the server when the test process exits without dropping it.
 #[derive(Debug)]
 pub struct MongoServer {
     port: u16,
     binary: PathBuf,
-    _process: ManagedProcess,
+    storage: PathBuf,
+    process: Option<ManagedProcess>,
 }
 
 impl MongoServer {
-    /// Finds SecantusDB and starts it on a free loopback port.
+    /// Finds SecantusDB and starts it on a free loopback port, with empty storage.
     ///
     /// # Errors
     ///
@@ -119,49 +125,28 @@ impl MongoServer {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match Self::start_on_free_port(&binary) {
-                Ok(server) => return Ok(server),
+            let port = free_port().map_err(|e| ServiceError::StartFailed {
+                binary: binary.clone(),
+                reason: format!("no free port: {e}"),
+            })?;
+            let storage = std::env::temp_dir().join(format!(
+                "inframind-mongo-{}-{}",
+                std::process::id(),
+                crate::next_unique()
+            ));
+            let mut server = Self {
+                port,
+                binary: binary.clone(),
+                storage,
+                process: None,
+            };
+            match server.restart() {
+                Ok(()) => return Ok(server),
                 Err(e) if attempt >= 3 => return Err(e),
+                // Dropping `server` deletes its storage before the next port is tried.
                 Err(_) => {}
             }
         }
-    }
-
-    fn start_on_free_port(binary: &Path) -> Result<Self, ServiceError> {
-        let is_rust_daemon = binary
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().contains("secantusd-rs"));
-        let port = free_port().map_err(|e| ServiceError::StartFailed {
-            binary: binary.to_path_buf(),
-            reason: format!("no free port: {e}"),
-        })?;
-        let args: Vec<String> = if is_rust_daemon {
-            vec![
-                "--port".into(),
-                port.to_string(),
-                "--storage-path".into(),
-                "{scratch}/data".into(),
-            ]
-        } else {
-            vec![
-                "--host".into(),
-                "127.0.0.1".into(),
-                "--port".into(),
-                port.to_string(),
-                "--storage-path".into(),
-                ":memory:".into(),
-                "--log-level".into(),
-                "WARNING".into(),
-            ]
-        };
-        let mut process = ManagedProcess::spawn(binary, &args)?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        process.wait_ready(Duration::from_secs(30), || connect(addr).map(drop))?;
-        Ok(Self {
-            port,
-            binary: binary.to_path_buf(),
-            _process: process,
-        })
     }
 
     /// `mongodb://127.0.0.1:port/?directConnection=true`.
@@ -169,9 +154,65 @@ impl MongoServer {
         format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
     }
 
+    /// The loopback port, kept across [`stop`](Self::stop) and [`restart`](Self::restart).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The binary that serves this instance.
-    pub fn binary(&self) -> &std::path::Path {
+    pub fn binary(&self) -> &Path {
         &self.binary
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Stops the server, as an outage would (SIGTERM, then SIGKILL after a grace period). Its
+    /// data stays on disk for [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts the server again on the same port, over the same storage, stopping it first if
+    /// it runs. Documents written before a [`stop`](Self::stop) are still there.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::StartFailed`] when it does not come up (for example when another process
+    /// took the port while it was down), with the server's log.
+    pub fn restart(&mut self) -> Result<(), ServiceError> {
+        self.process = None;
+        std::fs::create_dir_all(&self.storage).map_err(|e| ServiceError::StartFailed {
+            binary: self.binary.clone(),
+            reason: format!("cannot create {}: {e}", self.storage.display()),
+        })?;
+        // Both daemons take the same flags; a real folder (not secantusd-py's `:memory:`) is
+        // what lets data outlive a restart.
+        let args: Vec<String> = vec![
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            self.port.to_string(),
+            "--storage-path".into(),
+            self.storage.to_string_lossy().into_owned(),
+            "--log-level".into(),
+            "WARNING".into(),
+        ];
+        let mut process = ManagedProcess::spawn(&self.binary, &args)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        process.wait_ready(Duration::from_secs(30), || connect(addr).map(drop))?;
+        self.process = Some(process);
+        Ok(())
+    }
+}
+
+impl Drop for MongoServer {
+    fn drop(&mut self) {
+        // The server first, so it does not write into a folder being deleted.
+        self.process = None;
+        let _ = std::fs::remove_dir_all(&self.storage);
     }
 }
 

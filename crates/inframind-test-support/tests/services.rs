@@ -1,6 +1,8 @@
 //! The harness hands out real, isolated services, and fails loudly when it cannot.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use inframind_test_support::{MongoServer, RedisServer, mongodb, redis};
@@ -111,6 +113,106 @@ async fn private_mongodb_counts_only_its_own_operations() {
         as_i64(&after) - as_i64(&before),
         1,
         "exactly one find was counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_mongodb_restarts_on_the_same_port_with_its_data() {
+    let mut server = MongoServer::start().unwrap();
+    if let Some(chosen) = std::env::var_os("INFRAMIND_SECANTUSD") {
+        assert_eq!(server.binary(), Path::new(&chosen), "the daemon asked for");
+    }
+    // Short timeouts so the outage shows as an error quickly rather than as a hang.
+    let mut options = mongodb::options::ClientOptions::parse(server.uri())
+        .await
+        .unwrap();
+    options.server_selection_timeout = Some(Duration::from_secs(1));
+    options.connect_timeout = Some(Duration::from_secs(1));
+    let client = mongodb::Client::with_options(options).unwrap();
+    let coll = client.database("d").collection::<Document>("c");
+    coll.insert_one(doc! { "_id": "before", "n": 1 })
+        .await
+        .unwrap();
+
+    let port = server.port();
+    server.stop();
+    assert!(!server.is_running());
+    let during_outage = coll.find_one(doc! { "_id": "before" }).await;
+    assert!(
+        during_outage.is_err(),
+        "a stopped server answers nothing: {during_outage:?}"
+    );
+
+    server.restart().unwrap();
+    assert!(server.is_running());
+    assert_eq!(server.port(), port, "the same port, so the same URI");
+    // The same client reconnects by itself; its monitor may need a moment to notice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let found = loop {
+        match coll.find_one(doc! { "_id": "before" }).await {
+            Ok(found) => break found,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the client did not reconnect after the restart: {e}"),
+        }
+    };
+    let found = found.expect("a document written before the stop survives the restart");
+    assert_eq!(found.get_i32("n").unwrap(), 1);
+    coll.insert_one(doc! { "_id": "after", "n": 2 })
+        .await
+        .unwrap();
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 2);
+}
+
+/// The restart test again, once per installed SecantusDB daemon: they take different options.
+#[test]
+fn private_mongodb_restarts_with_every_installed_daemon() {
+    let mut candidates =
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/secantusd-py")];
+    candidates.extend(std::env::var_os("INFRAMIND_SECANTUSD").map(PathBuf::from));
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".cargo/bin/secantusd-rs"));
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            candidates.push(dir.join("secantusd-rs"));
+            candidates.push(dir.join("secantusd-py"));
+        }
+    }
+    let mut seen = Vec::new();
+    for binary in candidates {
+        let Ok(binary) = binary.canonicalize() else {
+            continue;
+        };
+        if seen.contains(&binary) {
+            continue;
+        }
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "private_mongodb_restarts_on_the_same_port_with_its_data",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("INFRAMIND_SECANTUSD", &binary)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success() && text.contains("1 passed"),
+            "restart with {}:\n{text}",
+            binary.display()
+        );
+        seen.push(binary);
+    }
+    assert!(
+        !seen.is_empty(),
+        "no SecantusDB daemon found; run ./scripts/test"
     );
 }
 
