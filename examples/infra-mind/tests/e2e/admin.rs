@@ -56,9 +56,10 @@ async fn a_configured_admin_token_is_used() {
 
 /// MongoDB stops under a running server: `/ready` names it, reads answer 503 with
 /// `Retry-After` within the selection timeout instead of hanging, and nothing else breaks.
+/// When MongoDB is back on the same port, the same running server recovers by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_down_is_503_with_retry_after_and_ready_names_it() {
-    let server =
+    let mut server =
         inframind_test_support::MongoServer::start().expect("a private MongoDB wire server");
     let mut config = Config::embedded();
     config.mongodb_uri = Some(server.uri());
@@ -74,7 +75,7 @@ async fn mongodb_down_is_503_with_retry_after_and_ready_names_it() {
     app.get(&cached, None).await;
     assert_eq!(app.get("/ready", None).await.status, StatusCode::OK);
 
-    drop(server);
+    server.stop();
     let started = std::time::Instant::now();
     let ready = app.get("/ready", None).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -116,6 +117,47 @@ async fn mongodb_down_is_503_with_retry_after_and_ready_names_it() {
         app.get("/health", None).await.status,
         StatusCode::OK,
         "liveness is unaffected"
+    );
+
+    // Back on the same port, with its data: the same app recovers without a restart.
+    server.restart().expect("MongoDB restarts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = app.get("/ready", None).await;
+        if ready.status == StatusCode::OK {
+            assert_eq!(ready.body["checks"]["mongodb"], "up", "{}", ready.body);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/ready is still {} 30s after MongoDB came back: {}",
+            ready.status,
+            ready.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let me = app.get("/api/users/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.body["email"], "sam@example.com");
+    let listed = app.get("/api/assessments", None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_ne!(listed.header("x-cache"), Some("HIT"), "read from MongoDB");
+    let created = app.assessment(&token, "Written after the outage").await;
+    let fresh = app.get(&format!("/api/assessments/{created}"), None).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    assert_eq!(fresh.body["title"], "Written after the outage");
+    let renamed = app
+        .put(
+            &cached,
+            Some(&token),
+            &serde_json::json!({ "title": "Renamed after the outage" }),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(
+        app.get(&cached, None).await.body["title"],
+        "Renamed after the outage",
+        "the write reached MongoDB and the cached copy was replaced"
     );
 }
 
