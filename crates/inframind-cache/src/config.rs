@@ -80,8 +80,9 @@ impl StatusSet {
 pub(crate) struct Config {
     pub(crate) keys: KeyBuilder,
     pub(crate) namespaces: Arc<[Arc<str>]>,
-    /// Derives each request's namespace from its path, instead of `namespaces`.
-    pub(crate) path_namespace: Option<PathNamespace>,
+    /// Derive each request's namespace from its path (the first that matches), instead of
+    /// `namespaces`; empty for a fixed prefix.
+    pub(crate) path_namespaces: Box<[PathNamespace]>,
     /// What the store resolved `namespaces` into, for the hits it answers itself.
     pub(crate) namespace_token: Option<NamespaceToken>,
     pub(crate) ttl: Duration,
@@ -139,14 +140,17 @@ impl Config {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Bypass::Method);
         }
-        let Some(path_namespace) = &self.path_namespace else {
+        if self.path_namespaces.is_empty() {
             return self.key(req, None).map(|key| Classified {
                 key,
                 namespaces: None,
             });
-        };
-        let namespace = path_namespace
-            .derive(req.uri().path())
+        }
+        let path = req.uri().path();
+        let namespace = self
+            .path_namespaces
+            .iter()
+            .find_map(|p| p.derive(path))
             .ok_or(Bypass::Namespace)?;
         let key = self.key(req, Some(&namespace))?;
         Ok(Classified {

@@ -74,7 +74,7 @@ pub struct CacheLayerBuilder {
     handle: CacheHandle,
     ttl: Duration,
     namespace: String,
-    path_namespace: Option<(String, String)>,
+    path_namespaces: Vec<(String, String)>,
     principal: Option<Principal>,
     vary: Vec<HeaderName>,
     compress_above: Option<Option<usize>>,
@@ -109,7 +109,7 @@ impl CacheLayerBuilder {
             handle,
             ttl: Duration::from_secs(60),
             namespace: "cache".to_owned(),
-            path_namespace: None,
+            path_namespaces: Vec::new(),
             principal: None,
             vary: Vec::new(),
             compress_above: None,
@@ -142,7 +142,7 @@ impl CacheLayerBuilder {
     /// Replaces a [`prefix_from_path`](Self::prefix_from_path) set before.
     pub fn prefix(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
-        self.path_namespace = None;
+        self.path_namespaces.clear();
         self
     }
 
@@ -181,14 +181,16 @@ impl CacheLayerBuilder {
     ///   gives `assessments:list` for the template `assessments:{id}`. (Restrict the values
     ///   the route accepts, or put the values one level down, as in `assessments:id:{id}`.)
     ///
-    /// Replaces a [`prefix`](Self::prefix) set before. The template is checked by
-    /// [`build`](Self::build).
+    /// Call it again to add routes, for a layer on several (`/api/assessments/{id}` and
+    /// `/api/assessments/{id}/full`, both under `assessments:{id}`): the first route that
+    /// matches gives the namespace. Replaces a [`prefix`](Self::prefix) set before. Routes
+    /// and templates are checked by [`build`](Self::build).
     pub fn prefix_from_path(
         mut self,
         route: impl Into<String>,
         template: impl Into<String>,
     ) -> Self {
-        self.path_namespace = Some((route.into(), template.into()));
+        self.path_namespaces.push((route.into(), template.into()));
         self
     }
 
@@ -339,16 +341,15 @@ impl CacheLayerBuilder {
     /// entry, an empty set of cacheable statuses, a zstd level outside 1..=22, or a
     /// `Cache-Status` name that is not a token.
     pub fn build(mut self) -> Result<CacheLayer, CacheError> {
-        let path_namespace = match &self.path_namespace {
-            Some((route, template)) => Some(PathNamespace::new(route, template)?),
-            None => {
-                validate_namespace(&self.namespace)?;
-                None
-            }
-        };
-        if let Some(path_namespace) = &path_namespace {
-            // The fixed part of the template (`assessments`), for `Debug` and statistics.
-            self.namespace = path_namespace.fixed_prefix().to_owned();
+        let path_namespaces = self
+            .path_namespaces
+            .iter()
+            .map(|(route, template)| PathNamespace::new(route, template))
+            .collect::<Result<Box<[_]>, _>>()?;
+        match path_namespaces.first() {
+            // The fixed part of the first template (`assessments`), for `Debug`.
+            Some(first) => self.namespace = first.fixed_prefix().to_owned(),
+            None => validate_namespace(&self.namespace)?,
         }
         let invalid = |setting, reason| Err(CacheError::InvalidSetting { setting, reason });
         if self.ttl < Duration::from_millis(1) {
@@ -407,7 +408,7 @@ impl CacheLayerBuilder {
         let config = Config {
             keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary), self.key_host),
             namespaces,
-            path_namespace,
+            path_namespaces,
             namespace_token,
             ttl: self.ttl,
             stale_while_revalidate: self.stale_while_revalidate,

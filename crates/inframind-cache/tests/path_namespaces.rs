@@ -111,6 +111,42 @@ async fn a_namespace_and_the_ones_below_it_are_invalidated_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_layer_on_several_routes_shares_the_item_namespace() {
+    for handle in handles().await {
+        let origin = Origin::echo();
+        let layer = handle
+            .layer()
+            .prefix_from_path("/api/assessments/{id}", "assessments:{id}")
+            .prefix_from_path("/api/assessments/{id}/full", "assessments:{id}")
+            .build()
+            .unwrap();
+        let svc = service(&layer, &origin);
+        let paths = [
+            "/api/assessments/a",
+            "/api/assessments/a/full",
+            "/api/assessments/b",
+            "/api/assessments/b/full",
+        ];
+        for path in paths {
+            assert_eq!(send(&svc, get(path)).await.x_cache(), "MISS", "{path}");
+            assert_eq!(send(&svc, get(path)).await.x_cache(), "HIT", "{path}");
+        }
+        handle.invalidate_namespace("assessments:b").await.unwrap();
+        let mut got = Vec::new();
+        for path in paths {
+            got.push(send(&svc, get(path)).await.x_cache().to_owned());
+        }
+        assert_eq!(got, ["HIT", "HIT", "MISS", "MISS"]);
+        assert_eq!(
+            send(&svc, get("/api/assessments/a/other"))
+                .await
+                .cache_status(),
+            "inframind; fwd=bypass; detail=namespace"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_values_stay_in_their_own_namespace_or_pass_through() {
     for handle in handles().await {
         let origin = Origin::echo();
