@@ -120,6 +120,10 @@
 //!   `inframind; fwd=uri-miss; fwd-status=200; stored`.
 //! - Optional [stale-while-revalidate](CacheLayerBuilder::stale_while_revalidate) and
 //!   [stale-if-error](CacheLayerBuilder::stale_if_error) windows.
+//! - A response made from the inner service's own answer (a miss, stored or not, and a
+//!   bypass) keeps that answer's `http::Extensions`, so middleware outside the layer can read
+//!   what the handler attached. Responses served from an entry (hits, stale answers, waiters
+//!   of a single flight) have none: extensions are not stored.
 //!
 //! # Failures
 //!

@@ -385,7 +385,11 @@ where
         }
     }
     match fetch(&config, response, generations.is_some()).await {
-        Fetched::Complete { cached, storable } => {
+        Fetched::Complete {
+            cached,
+            storable,
+            extensions,
+        } => {
             let mut cached = cached;
             if let Some(generations) = generations {
                 cached.envelope.generations = generations;
@@ -420,7 +424,10 @@ where
             drop(leader);
             let cached = Arc::unwrap_or_clone(cached);
             let label = Label::Miss { fwd, storing };
-            Ok(respond(&config, cached, &ctx, label, now_ms()))
+            let mut response = respond(&config, cached, &ctx, label, now_ms());
+            // The inner service's extensions, on the response made from its own answer.
+            *response.extensions_mut() = extensions;
+            Ok(response)
         }
         Fetched::PassThrough(response) => {
             leader.publish(Outcome::NotShared);
@@ -513,6 +520,7 @@ fn spawn_revalidation<S, B, ResBody>(
         if let Fetched::Complete {
             mut cached,
             storable: true,
+            ..
         } = fetch(&config, response, true).await
         {
             cached.envelope.generations = generations;
