@@ -17,7 +17,13 @@ use crate::store::now_ms;
 
 pub(crate) enum Fetched<B: Body> {
     /// The whole body, buffered; `storable` when its status and directives allow storing.
-    Complete { cached: Cached, storable: bool },
+    /// `extensions` are the inner response's, for the response the leader itself returns
+    /// (never stored).
+    Complete {
+        cached: Cached,
+        storable: bool,
+        extensions: http::Extensions,
+    },
     /// A response the cache does not keep, passed through.
     PassThrough(Response<CacheBody<B>>),
 }
@@ -148,6 +154,7 @@ where
             envelope,
             plain: Some(plain),
         },
+        extensions: parts.extensions,
         storable,
     }
 }

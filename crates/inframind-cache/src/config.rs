@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, StatusCode, header};
 
-use crate::key::{Key, KeyBuilder};
+use crate::key::{Key, KeyBuilder, namespace_chain};
+use crate::namespace::PathNamespace;
 use crate::store::NamespaceToken;
 
 /// The identity a per-user route is keyed by, put into the request's extensions by the
@@ -79,6 +80,9 @@ impl StatusSet {
 pub(crate) struct Config {
     pub(crate) keys: KeyBuilder,
     pub(crate) namespaces: Arc<[Arc<str>]>,
+    /// Derive each request's namespace from its path (the first that matches), instead of
+    /// `namespaces`; empty for a fixed prefix.
+    pub(crate) path_namespaces: Box<[PathNamespace]>,
     /// What the store resolved `namespaces` into, for the hits it answers itself.
     pub(crate) namespace_token: Option<NamespaceToken>,
     pub(crate) ttl: Duration,
@@ -96,6 +100,8 @@ pub(crate) struct Config {
     pub(crate) method_bypass_status: HeaderValue,
     /// `{name}; fwd=request`: the request's credentials keep it from shared entries.
     pub(crate) request_bypass_status: HeaderValue,
+    /// `{name}; fwd=bypass; detail=namespace`: no namespace could be derived from the path.
+    pub(crate) namespace_bypass_status: HeaderValue,
     /// Whether a request's `no-cache` / `max-age=0` makes it skip stored entries.
     pub(crate) honour_request_no_cache: bool,
     /// Whether requests with credentials share the route's entries.
@@ -110,6 +116,15 @@ pub(crate) enum Bypass {
     Method,
     Credentials,
     NoPrincipal,
+    /// The layer derives namespaces from the path, and this path gives none.
+    Namespace,
+}
+
+/// A request the cache handles: its key and, when the layer derives namespaces from the
+/// path, the request's namespace chain (`None`: the layer's own, with no allocation).
+pub(crate) struct Classified {
+    pub(crate) key: Key,
+    pub(crate) namespaces: Option<Arc<[Arc<str>]>>,
 }
 
 impl Config {
@@ -119,14 +134,40 @@ impl Config {
         self.ttl + self.stale_while_revalidate.max(self.stale_if_error)
     }
 
-    /// The key of a cacheable request, or why the cache leaves it alone.
-    pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<Key, Bypass> {
+    /// The key (and derived namespaces) of a cacheable request, or why the cache leaves it
+    /// alone.
+    pub(crate) fn classify<B>(&self, req: &Request<B>) -> Result<Classified, Bypass> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Bypass::Method);
         }
+        if self.path_namespaces.is_empty() {
+            return self.key(req, None).map(|key| Classified {
+                key,
+                namespaces: None,
+            });
+        }
+        let path = req.uri().path();
+        let namespace = self
+            .path_namespaces
+            .iter()
+            .find_map(|p| p.derive(path))
+            .ok_or(Bypass::Namespace)?;
+        let key = self.key(req, Some(&namespace))?;
+        Ok(Classified {
+            key,
+            namespaces: Some(namespace_chain(&namespace)),
+        })
+    }
+
+    /// The key of a GET or HEAD request, under `namespace` or the layer's.
+    fn key<B>(&self, req: &Request<B>, namespace: Option<&str>) -> Result<Key, Bypass> {
+        let keyed = |principal: Option<&str>| match namespace {
+            Some(namespace) => self.keys.key_inline_in(namespace, req, principal),
+            None => self.keys.key_inline(req, principal),
+        };
         match &self.principal {
             Some(source) => match source.get(req.extensions()) {
-                Some(principal) => Ok(self.keys.key_inline(req, Some(&principal))),
+                Some(principal) => Ok(keyed(Some(&principal))),
                 None => Err(Bypass::NoPrincipal),
             },
             None => {
@@ -137,7 +178,7 @@ impl Config {
                 {
                     Err(Bypass::Credentials)
                 } else {
-                    Ok(self.keys.key_inline(req, None))
+                    Ok(keyed(None))
                 }
             }
         }

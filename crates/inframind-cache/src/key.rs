@@ -42,6 +42,17 @@ impl KeyBuilder {
     /// [`key`](Self::key), built on the stack when the namespace is short enough: a hit
     /// allocates nothing for its key.
     pub(crate) fn key_inline<B>(&self, req: &Request<B>, principal: Option<&str>) -> Key {
+        self.key_inline_in(&self.namespace, req, principal)
+    }
+
+    /// [`key_inline`](Self::key_inline) under `namespace` (one derived from the request)
+    /// rather than the layer's.
+    pub(crate) fn key_inline_in<B>(
+        &self,
+        namespace: &str,
+        req: &Request<B>,
+        principal: Option<&str>,
+    ) -> Key {
         thread_local! {
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -55,20 +66,20 @@ impl KeyBuilder {
         for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.as_bytes()) {
             pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
         }
-        let namespace = self.namespace.as_bytes();
-        let len = namespace.len() + 1 + hex.len();
+        let bytes = namespace.as_bytes();
+        let len = bytes.len() + 1 + hex.len();
         if len <= INLINE_KEY {
             let mut buf = [0u8; INLINE_KEY];
-            buf[..namespace.len()].copy_from_slice(namespace);
-            buf[namespace.len()] = b':';
-            buf[namespace.len() + 1..len].copy_from_slice(&hex);
+            buf[..bytes.len()].copy_from_slice(bytes);
+            buf[bytes.len()] = b':';
+            buf[bytes.len() + 1..len].copy_from_slice(&hex);
             Key::Inline {
                 buf,
                 len: len as u8,
             }
         } else {
             let mut key = String::with_capacity(len);
-            key.push_str(&self.namespace);
+            key.push_str(namespace);
             key.push(':');
             key.extend(hex.iter().map(|&b| char::from(b)));
             Key::Heap(key)

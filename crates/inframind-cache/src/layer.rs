@@ -10,6 +10,7 @@ use crate::config::{Config, Principal, StatusSet};
 use crate::error::CacheError;
 use crate::handle::CacheHandle;
 use crate::key::{Key, KeyBuilder, namespace_chain, validate_namespace};
+use crate::namespace::PathNamespace;
 use crate::service::CacheService;
 use crate::store::Store;
 
@@ -52,7 +53,10 @@ impl CacheLayer {
     /// The key this layer stores `req`'s response under, or `None` when the layer would not
     /// cache it (not GET or HEAD, credentials without per-user keying, no principal).
     pub fn key_for<B>(&self, req: &Request<B>) -> Option<String> {
-        self.config.classify(req).ok().map(Key::into_string)
+        self.config
+            .classify(req)
+            .ok()
+            .map(|classified| Key::into_string(classified.key))
     }
 }
 
@@ -70,6 +74,7 @@ pub struct CacheLayerBuilder {
     handle: CacheHandle,
     ttl: Duration,
     namespace: String,
+    path_namespaces: Vec<(String, String)>,
     principal: Option<Principal>,
     vary: Vec<HeaderName>,
     compress_above: Option<Option<usize>>,
@@ -104,6 +109,7 @@ impl CacheLayerBuilder {
             handle,
             ttl: Duration::from_secs(60),
             namespace: "cache".to_owned(),
+            path_namespaces: Vec::new(),
             principal: None,
             vary: Vec::new(),
             compress_above: None,
@@ -132,8 +138,59 @@ impl CacheLayerBuilder {
 
     /// The namespace keys live under, `:`-separated (for example `assessments:list`); the unit
     /// of O(1) invalidation with [`CacheHandle::invalidate`]. Default `cache`.
+    ///
+    /// Replaces a [`prefix_from_path`](Self::prefix_from_path) set before.
     pub fn prefix(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
+        self.path_namespaces.clear();
+        self
+    }
+
+    /// Derives each request's namespace from its path: `route` is a pattern whose `{name}`
+    /// segments capture path values (`/api/assessments/{id}`), and `template` a namespace
+    /// whose `{name}` segments they fill (`assessments:{id}`). Each entry of
+    /// `/api/assessments/42` then lives under `assessments:42`, so
+    /// [`CacheHandle::invalidate_namespace("assessments:42")`](CacheHandle::invalidate_namespace)
+    /// invalidates that one assessment's entries (and those below it) while
+    /// `invalidate_namespace("assessments")` still covers them all.
+    ///
+    /// ```
+    /// # use inframind_cache::{CacheLayer, MemoryStore};
+    /// let item = CacheLayer::builder(MemoryStore::new())
+    ///     .prefix_from_path("/api/assessments/{id}", "assessments:{id}")
+    ///     .build()?;
+    /// let req = http::Request::get("/api/assessments/42").body(())?;
+    /// assert!(item.key_for(&req).unwrap().starts_with("assessments:42:"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// - The route is matched against the request URI's path, segment by segment (literal
+    ///   segments exactly, no trailing `/`), so it works for any tower service. In axum, give
+    ///   the same pattern as the route (not needing `MatchedPath`); inside a
+    ///   `Router::nest`, the path the layer sees has the nest's prefix stripped, so give the
+    ///   pattern relative to the nested router.
+    /// - Each value is percent-decoded, then escaped with [`namespace_segment`](crate::namespace_segment)
+    ///   (every byte but ASCII letters, digits, `-`, `_` and `.` as `%XX`): a value can never
+    ///   add a `:` level, a glob character or a reserved `@`, and two different values never
+    ///   share a namespace (`*` and `%2A` are the same value). Invalidate with the same
+    ///   escaping: `format!("assessments:{}", namespace_segment(id)?)`.
+    /// - A request whose path does not match, or whose value is empty, malformed (`%zz`) or
+    ///   longer than [`MAX_SEGMENT_BYTES`](crate::MAX_SEGMENT_BYTES), passes through
+    ///   uncached (`X-Cache: BYPASS`, `Cache-Status: ...; fwd=bypass; detail=namespace`).
+    /// - Choose templates whose namespaces cannot coincide with a fixed one: a value `list`
+    ///   gives `assessments:list` for the template `assessments:{id}`. (Restrict the values
+    ///   the route accepts, or put the values one level down, as in `assessments:id:{id}`.)
+    ///
+    /// Call it again to add routes, for a layer on several (`/api/assessments/{id}` and
+    /// `/api/assessments/{id}/full`, both under `assessments:{id}`): the first route that
+    /// matches gives the namespace. Replaces a [`prefix`](Self::prefix) set before. Routes
+    /// and templates are checked by [`build`](Self::build).
+    pub fn prefix_from_path(
+        mut self,
+        route: impl Into<String>,
+        template: impl Into<String>,
+    ) -> Self {
+        self.path_namespaces.push((route.into(), template.into()));
         self
     }
 
@@ -275,13 +332,25 @@ impl CacheLayerBuilder {
     ///
     /// # Errors
     ///
-    /// [`CacheError::InvalidNamespace`] for a prefix that is empty, has empty segments, glob
-    /// characters, whitespace or a leading `@`; [`CacheError::InvalidSetting`] for a TTL under
-    /// one millisecond or over a year, a `max_body` of 0 or larger than the store's largest
+    /// [`CacheError::InvalidNamespace`] for a prefix (or a
+    /// [`prefix_from_path`](Self::prefix_from_path) template) that is empty, has empty
+    /// segments, glob characters, whitespace or a leading `@`;
+    /// [`CacheError::InvalidSetting`] for a `prefix_from_path` route that does not start with
+    /// `/` or whose parameters are not whole `{name}` segments, and for a TTL under one
+    /// millisecond or over a year, a `max_body` of 0 or larger than the store's largest
     /// entry, an empty set of cacheable statuses, a zstd level outside 1..=22, or a
     /// `Cache-Status` name that is not a token.
     pub fn build(mut self) -> Result<CacheLayer, CacheError> {
-        validate_namespace(&self.namespace)?;
+        let path_namespaces = self
+            .path_namespaces
+            .iter()
+            .map(|(route, template)| PathNamespace::new(route, template))
+            .collect::<Result<Box<[_]>, _>>()?;
+        match path_namespaces.first() {
+            // The fixed part of the first template (`assessments`), for `Debug`.
+            Some(first) => self.namespace = first.fixed_prefix().to_owned(),
+            None => validate_namespace(&self.namespace)?,
+        }
         let invalid = |setting, reason| Err(CacheError::InvalidSetting { setting, reason });
         if self.ttl < Duration::from_millis(1) {
             return invalid("ttl", "must be at least 1 ms");
@@ -339,6 +408,7 @@ impl CacheLayerBuilder {
         let config = Config {
             keys: KeyBuilder::new(Arc::clone(&namespace), Arc::from(self.vary), self.key_host),
             namespaces,
+            path_namespaces,
             namespace_token,
             ttl: self.ttl,
             stale_while_revalidate: self.stale_while_revalidate,
@@ -350,6 +420,10 @@ impl CacheLayerBuilder {
             principal: self.principal,
             method_bypass_status: value(format!("{}; fwd=method", self.status_name))?,
             request_bypass_status: value(format!("{}; fwd=request", self.status_name))?,
+            namespace_bypass_status: value(format!(
+                "{}; fwd=bypass; detail=namespace",
+                self.status_name
+            ))?,
             honour_request_no_cache: self.honour_request_no_cache,
             share_authenticated: self.share_authenticated,
             invalidate_unsafe: self.invalidate_unsafe,

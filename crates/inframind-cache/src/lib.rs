@@ -65,6 +65,13 @@
 //! [`CachePrincipal`] the application's authentication put in the request's extensions. The
 //! principal never comes from a header the client picks.
 //!
+//! A layer's namespace may also come from the request path:
+//! [`prefix_from_path`](CacheLayerBuilder::prefix_from_path)`("/api/assessments/{id}",
+//! "assessments:{id}")` keeps each assessment under its own namespace (`assessments:42`),
+//! so invalidating one leaves the others cached. Path values are percent-decoded and escaped
+//! ([`namespace_segment`]), so no value can add a level, a glob or a reserved `@`; a path
+//! that gives no namespace passes through uncached (`fwd=bypass; detail=namespace`).
+//!
 //! # What is cached
 //!
 //! - Only GET and HEAD (HEAD from the stored GET response). Other methods pass through
@@ -113,6 +120,10 @@
 //!   `inframind; fwd=uri-miss; fwd-status=200; stored`.
 //! - Optional [stale-while-revalidate](CacheLayerBuilder::stale_while_revalidate) and
 //!   [stale-if-error](CacheLayerBuilder::stale_if_error) windows.
+//! - A response made from the inner service's own answer (a miss, stored or not, and a
+//!   bypass) keeps that answer's `http::Extensions`, so middleware outside the layer can read
+//!   what the handler attached. Responses served from an entry (hits, stale answers, waiters
+//!   of a single flight) have none: extensions are not stored.
 //!
 //! # Failures
 //!
@@ -138,7 +149,9 @@
 //!
 //! - [`CacheHandle::invalidate_namespace`]`("ns")` invalidates namespace `ns` and everything
 //!   below it (`ns:...`) by changing its generation, which every lookup reads in the same
-//!   round trip as the entry: O(1) store work for any number of entries.
+//!   round trip as the entry: O(1) store work for any number of entries. With namespaces
+//!   from the path, `invalidate_namespace("assessments:42")` drops one assessment's entries
+//!   and `invalidate_namespace("assessments")` all of them.
 //! - [`CacheHandle::invalidate_key`] deletes one entry, by the key
 //!   [`CacheLayer::key_for`] gives.
 //! - [`CacheHandle::invalidate_matching`]`("*:list:*")` deletes the cache's own entries whose
@@ -178,6 +191,7 @@ mod latency;
 mod layer;
 mod lookup;
 mod miss;
+mod namespace;
 mod policy;
 mod prepared;
 mod respond;
@@ -191,6 +205,7 @@ pub use future::ResponseFuture;
 pub use handle::{CacheHandle, CacheStats};
 pub use latency::OperationLatency;
 pub use layer::{CacheLayer, CacheLayerBuilder};
+pub use namespace::{MAX_SEGMENT_BYTES, namespace_segment};
 pub use service::CacheService;
 pub use store::{
     Generations, HitRequest, Lookup, MemoryStore, MemoryStoreBuilder, NamespaceToken, PutOutcome,

@@ -33,16 +33,23 @@ pub(crate) struct Miss<S, B> {
     pub(crate) fwd: Fwd,
     /// The request's path scope, when the layer invalidates on unsafe requests.
     pub(crate) scope: Option<Scope>,
-    /// What a lookup reads generations of: the layer's namespaces, then the scope.
+    /// What a lookup reads generations of: the request's namespaces, then the scope.
     pub(crate) namespaces: Arc<[Arc<str>]>,
+    /// The namespaces derived from the request's path, when the layer derives them.
+    pub(crate) derived: Option<Arc<[Arc<str>]>>,
 }
 
-/// The layer's namespaces followed by `scope`: what a lookup reads generations of.
-pub(crate) fn lookup_namespaces(config: &Config, scope: Option<&Scope>) -> Arc<[Arc<str>]> {
+/// The request's namespaces (`derived`, else the layer's) followed by `scope`: what a lookup
+/// reads generations of.
+pub(crate) fn lookup_namespaces(
+    config: &Config,
+    derived: Option<&Arc<[Arc<str>]>>,
+    scope: Option<&Scope>,
+) -> Arc<[Arc<str>]> {
+    let own = derived.unwrap_or(&config.namespaces);
     match scope {
-        None => Arc::clone(&config.namespaces),
-        Some(scope) => config
-            .namespaces
+        None => Arc::clone(own),
+        Some(scope) => own
             .iter()
             .cloned()
             .chain(std::iter::once(Arc::from(scope.as_str())))
@@ -50,14 +57,17 @@ pub(crate) fn lookup_namespaces(config: &Config, scope: Option<&Scope>) -> Arc<[
     }
 }
 
-/// The current generations of the layer's namespaces and of `scope` (created to live for
-/// the layer's entries), for a fill whose lookup did not give them.
+/// The current generations of the request's namespaces (`derived`, else the layer's) and of
+/// `scope` (created to live for the layer's entries), for a fill whose lookup did not give
+/// them.
 async fn current_generations(
     config: &Config,
     shared: &Shared,
+    derived: Option<&[Arc<str>]>,
     scope: Option<&Scope>,
 ) -> Option<Vec<u64>> {
-    let mut generations = match shared.store.generations(&config.namespaces).await {
+    let own = derived.unwrap_or(&config.namespaces);
+    let mut generations = match shared.store.generations(own).await {
         Ok(generations) => generations,
         Err(error) => {
             shared.counters.store_error(&error);
@@ -139,6 +149,7 @@ where
         ctx,
         scope,
         namespaces,
+        derived,
         ..
     } = miss;
     let shared = &*handle.shared;
@@ -179,6 +190,7 @@ where
                             req,
                             key,
                             scope,
+                            derived,
                         );
                         let label = Label::Stale("stale-while-revalidate");
                         return Ok(respond(&config, cached, &ctx, label, now));
@@ -215,6 +227,7 @@ where
         fwd,
         scope,
         namespaces,
+        derived,
     };
     Box::pin(join(miss)).await
 }
@@ -310,6 +323,7 @@ where
         fwd,
         scope,
         namespaces,
+        derived,
     } = miss;
     let shared = &*handle.shared;
     let counters = &shared.counters;
@@ -320,7 +334,9 @@ where
     // request asked to skip stored entries.)
     let generations = match fwd {
         Fwd::StoreError => None,
-        Fwd::Request => current_generations(&config, shared, scope.as_ref()).await,
+        Fwd::Request => {
+            current_generations(&config, shared, derived.as_deref(), scope.as_ref()).await
+        }
         _ => match counters
             .get_latency
             .time(shared.store.get(&key, &namespaces))
@@ -338,7 +354,10 @@ where
                 }
                 match lookup.generations {
                     Some(generations) => Some(generations.to_vec()),
-                    None => current_generations(&config, shared, scope.as_ref()).await,
+                    None => {
+                        current_generations(&config, shared, derived.as_deref(), scope.as_ref())
+                            .await
+                    }
                 }
             }
             Err(error) => {
@@ -366,7 +385,11 @@ where
         }
     }
     match fetch(&config, response, generations.is_some()).await {
-        Fetched::Complete { cached, storable } => {
+        Fetched::Complete {
+            cached,
+            storable,
+            extensions,
+        } => {
             let mut cached = cached;
             if let Some(generations) = generations {
                 cached.envelope.generations = generations;
@@ -401,7 +424,10 @@ where
             drop(leader);
             let cached = Arc::unwrap_or_clone(cached);
             let label = Label::Miss { fwd, storing };
-            Ok(respond(&config, cached, &ctx, label, now_ms()))
+            let mut response = respond(&config, cached, &ctx, label, now_ms());
+            // The inner service's extensions, on the response made from its own answer.
+            *response.extensions_mut() = extensions;
+            Ok(response)
         }
         Fetched::PassThrough(response) => {
             leader.publish(Outcome::NotShared);
@@ -464,6 +490,7 @@ fn spawn_revalidation<S, B, ResBody>(
     mut req: Request<B>,
     key: String,
     scope: Option<Scope>,
+    derived: Option<Arc<[Arc<str>]>>,
 ) where
     S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
     S::Future: Send + 'static,
@@ -481,7 +508,9 @@ fn spawn_revalidation<S, B, ResBody>(
     unconditional(&mut req);
     runtime.spawn(async move {
         let shared = &*handle.shared;
-        let Some(generations) = current_generations(&config, shared, scope.as_ref()).await else {
+        let Some(generations) =
+            current_generations(&config, shared, derived.as_deref(), scope.as_ref()).await
+        else {
             return;
         };
         Counters::add(&shared.counters.misses, 1);
@@ -491,6 +520,7 @@ fn spawn_revalidation<S, B, ResBody>(
         if let Fetched::Complete {
             mut cached,
             storable: true,
+            ..
         } = fetch(&config, response, true).await
         {
             cached.envelope.generations = generations;

@@ -104,8 +104,8 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let key = match self.config.classify(&req) {
-            Ok(key) => key,
+        let (key, derived) = match self.config.classify(&req) {
+            Ok(classified) => (classified.key, classified.namespaces),
             Err(bypass) => {
                 Counters::add(&self.handle.shared.counters.bypasses, 1);
                 let status = match bypass {
@@ -113,6 +113,7 @@ where
                     Bypass::Credentials | Bypass::NoPrincipal => {
                         self.config.request_bypass_status.clone()
                     }
+                    Bypass::Namespace => self.config.namespace_bypass_status.clone(),
                 };
                 if bypass == Bypass::Method
                     && self.config.invalidate_unsafe
@@ -131,7 +132,10 @@ where
         let head_only = req.method() == http::Method::HEAD;
         let wants_fresh =
             self.config.honour_request_no_cache && policy::request_wants_fresh(req.headers());
-        if !wants_fresh {
+        // A store's ready hits need the namespaces resolved once per layer
+        // (`Store::resolve_namespaces`): not done per request for derived namespaces, which
+        // would make every path value a client sends a resolved namespace in the store.
+        if !wants_fresh && derived.is_none() {
             let now = now_ms();
             // A store that keeps entries ready (in process) answers a fresh hit itself.
             let config = &*self.config;
@@ -153,7 +157,7 @@ where
         }
         let mut ctx = RequestCtx::new(req.method(), req.headers());
         ctx.wants_fresh = wants_fresh;
-        let namespaces = miss::lookup_namespaces(&self.config, scope.as_ref());
+        let namespaces = miss::lookup_namespaces(&self.config, derived.as_ref(), scope.as_ref());
         if !wants_fresh {
             // Any other store that answers at once: serve a fresh hit without a future.
             // (Past these fast paths, the ordinary lookup decides what it is.)
@@ -182,6 +186,7 @@ where
             fwd: Fwd::UriMiss,
             scope,
             namespaces,
+            derived,
         })))
     }
 }

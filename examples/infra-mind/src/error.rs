@@ -279,8 +279,9 @@ impl IntoResponse for ApiError {
             message,
             field,
         };
-        // The body is written here too: a layer between the handler and `render_errors`
-        // (the response cache) may rebuild the response without its extensions.
+        // The body is written here too, so the response is complete on its own; the response
+        // cache keeps the extensions on what it passes on from the handler, so
+        // `render_errors` finds the `ErrorBody` there.
         let mut response = (status, axum::Json(body.to_json(""))).into_response();
         match &self {
             Self::Unavailable { retry_after, .. } => {

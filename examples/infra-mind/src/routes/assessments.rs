@@ -153,7 +153,7 @@ async fn update(
         .update_assessment(&id, body)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no assessment {id}")))?;
-    cache::assessment_changed(&state.cache, false).await;
+    cache::assessment_changed(&state.cache, &id, false).await;
     Ok(Json(updated))
 }
 
@@ -173,7 +173,7 @@ async fn remove(
     let existing = find(&state, &id).await?;
     caller.require_access(&existing.user_id, "assessment")?;
     if state.repo.delete_assessment(&id).await? {
-        cache::assessment_changed(&state.cache, true).await;
+        cache::assessment_changed(&state.cache, &id, true).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no assessment {id}")))

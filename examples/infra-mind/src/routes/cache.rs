@@ -4,7 +4,7 @@
 //! | route | namespace | TTL |
 //! |---|---|---|
 //! | `GET /api/assessments` | `assessments:list` | 300 s |
-//! | `GET /api/assessments/{id}`, `/full` | `assessments:item` | 300 s |
+//! | `GET /api/assessments/{id}`, `/full` | `assessments:{id}` (from the path) | 300 s |
 //! | `GET /api/users/{user_id}/assessments` | `assessments:user`, per requesting user | 60 s |
 //! | `GET /api/recommendations` | `recommendations:list` | 300 s |
 
@@ -14,7 +14,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use inframind_cache::{
-    CacheError, CacheHandle, CacheLayer, CachePrincipal, MemoryStore, RedisStore,
+    CacheError, CacheHandle, CacheLayer, CacheLayerBuilder, CachePrincipal, MemoryStore,
+    RedisStore, namespace_segment,
 };
 
 use crate::auth::principal;
@@ -22,9 +23,9 @@ use crate::state::AppState;
 
 /// The assessment list.
 pub(crate) const ASSESSMENT_LIST: &str = "assessments:list";
-/// One assessment and its `/full` view. The cache's namespaces are fixed per layer, so all
-/// assessments share this one and a write to any assessment invalidates it (see the report).
-pub(crate) const ASSESSMENT_ITEM: &str = "assessments:item";
+/// Every assessment's namespace is below this one: `assessments:{id}` holds one assessment
+/// and its `/full` view.
+pub(crate) const ASSESSMENTS: &str = "assessments";
 /// Per-user listings.
 pub(crate) const ASSESSMENT_USER: &str = "assessments:user";
 /// The recommendation list.
@@ -69,22 +70,15 @@ impl Layers {
     pub(crate) fn new(cache: &CacheHandle) -> Result<Self, CacheError> {
         // zstd above 1 KiB on both stores (the in-process store defaults to uncompressed),
         // so zstd clients get the stored bytes as they are whichever store is configured.
-        let shared = |namespace: &str| {
-            cache
-                .layer()
-                .ttl(CATALOGUE_TTL)
-                .prefix(namespace)
-                .compress_above(COMPRESS_ABOVE)
-                // The catalogue is the same for every reader: a frontend sends its token on
-                // every request, and logged-in readers must hit the anonymous entries.
-                .share_authenticated()
-                // MongoDB down: keep serving what we have rather than a 503.
-                .stale_if_error(STALE_IF_ERROR)
-                .build()
-        };
+        let shared = |namespace: &str| catalogue(cache).prefix(namespace).build();
         Ok(Self {
             assessment_list: shared(ASSESSMENT_LIST)?,
-            assessment_item: shared(ASSESSMENT_ITEM)?,
+            // One layer on both item routes: each assessment under its own namespace, so a
+            // write to one leaves the others cached.
+            assessment_item: catalogue(cache)
+                .prefix_from_path("/api/assessments/{id}", "assessments:{id}")
+                .prefix_from_path("/api/assessments/{id}/full", "assessments:{id}")
+                .build()?,
             assessment_user: cache
                 .layer()
                 .ttl(PER_USER_TTL)
@@ -94,6 +88,19 @@ impl Layers {
             recommendation_list: shared(RECOMMENDATION_LIST)?,
         })
     }
+}
+
+/// The settings every catalogue layer shares.
+fn catalogue(cache: &CacheHandle) -> CacheLayerBuilder {
+    cache
+                .layer()
+                .ttl(CATALOGUE_TTL)
+                .compress_above(COMPRESS_ABOVE)
+                // The catalogue is the same for every reader: a frontend sends its token on
+                // every request, and logged-in readers must hit the anonymous entries.
+                .share_authenticated()
+                // MongoDB down: keep serving what we have rather than a 503.
+                .stale_if_error(STALE_IF_ERROR)
 }
 
 /// Resolves the bearer token before the per-user cache layer runs, and hands the layer the
@@ -115,34 +122,55 @@ pub(crate) async fn principal_for_cache(
 
 /// Invalidates `namespaces` and everything below each (O(1) each); a store error is logged
 /// (the entries expire with their TTL).
-async fn invalidate(cache: &CacheHandle, namespaces: &[&str]) {
+async fn invalidate<S: AsRef<str>>(cache: &CacheHandle, namespaces: &[S]) {
     for namespace in namespaces {
+        let namespace = namespace.as_ref();
         if let Err(error) = cache.invalidate_namespace(namespace).await {
             tracing::warn!(%namespace, %error, "cache invalidation failed");
         }
     }
 }
 
+/// The namespace of assessment `id`'s `GET /api/assessments/{id}` and `/full` entries, escaped
+/// as the cache layer derives it from the path.
+pub(crate) fn assessment_namespace(id: &str) -> Option<String> {
+    namespace_segment(id).map(|segment| format!("{ASSESSMENTS}:{segment}"))
+}
+
+/// The namespaces a write to assessment `id` makes stale, with `also`.
+fn for_assessment(id: &str, also: &[&str]) -> Vec<String> {
+    let mut namespaces: Vec<String> = also.iter().map(|s| (*s).to_owned()).collect();
+    match assessment_namespace(id) {
+        Some(item) => namespaces.push(item),
+        // Not a value the layer caches under (empty, over-long): nothing of it is cached
+        // per item, but be safe and drop every item.
+        None => namespaces.push(ASSESSMENTS.to_owned()),
+    }
+    namespaces
+}
+
 /// After `POST /api/assessments`.
 pub(crate) async fn assessment_created(cache: &CacheHandle) {
-    invalidate(cache, &["assessments"]).await;
+    invalidate(cache, &[ASSESSMENTS]).await;
 }
 
-/// After `PUT` or `DELETE /api/assessments/{id}` (a delete also removes recommendations).
-pub(crate) async fn assessment_changed(cache: &CacheHandle, deleted: bool) {
-    let mut namespaces = vec![ASSESSMENT_LIST, ASSESSMENT_ITEM, ASSESSMENT_USER];
+/// After `PUT` or `DELETE /api/assessments/{id}`: its own entries, the list and the per-user
+/// listings (a delete also removes its recommendations).
+pub(crate) async fn assessment_changed(cache: &CacheHandle, id: &str, deleted: bool) {
+    let mut also = vec![ASSESSMENT_LIST, ASSESSMENT_USER];
     if deleted {
-        namespaces.push("recommendations");
+        also.push("recommendations");
     }
-    invalidate(cache, &namespaces).await;
+    invalidate(cache, &for_assessment(id, &also)).await;
 }
 
-/// After recommendations are written for an assessment.
-pub(crate) async fn recommendations_changed(cache: &CacheHandle) {
-    invalidate(cache, &["recommendations", ASSESSMENT_ITEM]).await;
+/// After recommendations are written for assessment `id`: its `/full` lists them, and the
+/// recommendation list.
+pub(crate) async fn recommendations_changed(cache: &CacheHandle, id: &str) {
+    invalidate(cache, &for_assessment(id, &["recommendations"])).await;
 }
 
-/// After a report is written for an assessment (its `/full` lists reports).
-pub(crate) async fn report_created(cache: &CacheHandle) {
-    invalidate(cache, &[ASSESSMENT_ITEM]).await;
+/// After a report is written for assessment `id` (its `/full` lists reports).
+pub(crate) async fn report_created(cache: &CacheHandle, id: &str) {
+    invalidate(cache, &for_assessment(id, &[])).await;
 }

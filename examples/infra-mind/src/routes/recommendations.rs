@@ -78,7 +78,7 @@ async fn create(
         .next()
         .ok_or_else(|| ApiError::Internal("the store returned no recommendation".to_owned()))?;
     observe::recommendations_created(&state.metrics, std::slice::from_ref(&created));
-    cache::recommendations_changed(&state.cache).await;
+    cache::recommendations_changed(&state.cache, &assessment.id).await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -126,7 +126,7 @@ async fn generate(
         Ok(&generated.recommendations),
     );
     observe::recommendations_created(&state.metrics, &generated.recommendations);
-    cache::recommendations_changed(&state.cache).await;
+    cache::recommendations_changed(&state.cache, &assessment.id).await;
     tracing::info!(
         provider = %generated.provider,
         count = generated.recommendations.len(),

@@ -95,7 +95,7 @@ async fn create(
         })
         .await?;
     observe::report_created(&state.metrics, &report);
-    cache::report_created(&state.cache).await;
+    cache::report_created(&state.cache, &assessment.id).await;
     tracing::info!(report_id = %report.id, format = report.format.as_str(), "report generated");
     Ok((StatusCode::CREATED, Json(report.into())))
 }

@@ -11,6 +11,7 @@ use crate::common::TestApp;
 both_backends!(
     each_cached_route_misses_then_hits,
     reads_after_every_write_see_the_write,
+    a_write_to_one_assessment_leaves_the_others_cached,
     per_user_lists_are_cached_per_user_and_never_cross,
     an_etag_revalidates_to_304,
     zstd_clients_get_zstd_bytes,
@@ -133,6 +134,104 @@ async fn reads_after_every_write_see_the_write(app: TestApp) {
             .iter()
             .all(|r| r["assessment_id"] != id.as_str())
     );
+}
+
+/// Each assessment is cached under its own namespace (`assessments:{id}`): a write to A makes
+/// A's item and `/full` miss (and show the write), while B's stay HITs.
+async fn a_write_to_one_assessment_leaves_the_others_cached(app: TestApp) {
+    let (_, token) = app.user("cache-ns").await;
+    let a = app.assessment(&token, "A before").await;
+    let b = app.assessment(&token, "B").await;
+    let paths = |id: &str| {
+        [
+            format!("/api/assessments/{id}"),
+            format!("/api/assessments/{id}/full"),
+        ]
+    };
+    let (a_paths, b_paths) = (paths(&a), paths(&b));
+    let x_cache = |response: &crate::common::Answer| response.header("x-cache").map(str::to_owned);
+    for path in a_paths.iter().chain(&b_paths) {
+        assert_eq!(
+            x_cache(&app.get(path, None).await).as_deref(),
+            Some("MISS"),
+            "{path}"
+        );
+        assert_eq!(
+            x_cache(&app.get(path, None).await).as_deref(),
+            Some("HIT"),
+            "{path}"
+        );
+    }
+    let b_still_hits = |when: &'static str| {
+        let (app, b_paths) = (&app, &b_paths);
+        async move {
+            for path in b_paths {
+                let got = app.get(path, None).await;
+                assert_eq!(got.header("x-cache"), Some("HIT"), "{path} after {when}");
+            }
+        }
+    };
+
+    // Update A: A's item and `/full` miss and show it; B's stay cached.
+    app.put(&a_paths[0], Some(&token), &json!({ "title": "A after" }))
+        .await;
+    let item = app.get(&a_paths[0], None).await;
+    assert_eq!(item.header("x-cache"), Some("MISS"));
+    assert_eq!(item.body["title"], "A after");
+    let full = app.get(&a_paths[1], None).await;
+    assert_eq!(full.header("x-cache"), Some("MISS"));
+    assert_eq!(full.body["assessment"]["title"], "A after");
+    b_still_hits("an update of A").await;
+
+    // A recommendation for A (posted elsewhere than A's paths): A misses and lists it.
+    for path in &a_paths {
+        app.get(path, None).await;
+    }
+    let rec = app.recommendation(&token, &a, "high").await;
+    assert_eq!(
+        app.get(&a_paths[0], None).await.header("x-cache"),
+        Some("MISS")
+    );
+    let full = app.get(&a_paths[1], None).await;
+    assert_eq!(full.header("x-cache"), Some("MISS"));
+    assert_eq!(full.body["recommendations"][0]["id"], rec.as_str());
+    b_still_hits("a recommendation for A").await;
+
+    // A report for A: A's `/full` misses and lists it.
+    let report = app
+        .post(
+            &format!("{}/reports", a_paths[0]),
+            Some(&token),
+            &json!({ "type": "summary", "format": "json" }),
+        )
+        .await;
+    let full = app.get(&a_paths[1], None).await;
+    assert_eq!(full.header("x-cache"), Some("MISS"));
+    assert_eq!(full.body["reports"][0]["id"], report.body["id"]);
+    b_still_hits("a report for A").await;
+
+    // Delete A: gone from its paths, B still cached.
+    app.delete(&a_paths[0], Some(&token)).await;
+    for path in &a_paths {
+        assert_eq!(
+            app.get(path, None).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    b_still_hits("deleting A").await;
+
+    // Hostile ids never reach the cache as globs or extra levels: a plain 400, uncached or
+    // keyed apart, never a 500.
+    for hostile in ["%2A", "a:b", "%5B%3F%5D", "%40p"] {
+        let path = format!("/api/assessments/{hostile}");
+        assert_eq!(
+            app.get(&path, None).await.status,
+            StatusCode::BAD_REQUEST,
+            "{path}"
+        );
+    }
+    b_still_hits("hostile reads").await;
 }
 
 async fn per_user_lists_are_cached_per_user_and_never_cross(app: TestApp) {
