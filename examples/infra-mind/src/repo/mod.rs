@@ -43,11 +43,18 @@ pub enum RepoError {
     Internal(String),
 }
 
-/// Parses an ObjectId hex string, the id format of both backends.
+/// Parses an ObjectId hex string, the id format of both backends, in its one canonical
+/// spelling: 24 lowercase hex digits, as ids are written. Another spelling of the same id
+/// (uppercase hex) would be cached under a namespace (`assessments:{id}`) that writes to the
+/// canonical id never invalidate, so it is refused rather than served stale.
 ///
 /// # Errors
-/// [`RepoError::InvalidId`] when `id` is not 24 hex digits.
+/// [`RepoError::InvalidId`] when `id` is not 24 lowercase hex digits.
 pub fn parse_id(id: &str) -> Result<ObjectId, RepoError> {
+    let canonical = id.len() == 24 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !canonical {
+        return Err(RepoError::InvalidId(id.to_owned()));
+    }
     ObjectId::parse_str(id).map_err(|_| RepoError::InvalidId(id.to_owned()))
 }
 

@@ -141,6 +141,17 @@ async fn ids_are_checked_before_lookups(app: TestApp) {
             .await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{suffix}");
         assert_eq!(bad.error_code(), "invalid_id");
+        // Uppercase hex is the same ObjectId but not its canonical spelling: refused, so it
+        // can never be cached beside the entries that writes invalidate.
+        let existing = app.assessment(&token, "Canonical ids").await;
+        let shouted = app
+            .get(
+                &format!("/api/assessments/{}{suffix}", existing.to_uppercase()),
+                None,
+            )
+            .await;
+        assert_eq!(shouted.status, StatusCode::BAD_REQUEST, "{suffix}");
+        assert_eq!(shouted.error_code(), "invalid_id");
         let unknown = app
             .get(&format!("/api/assessments/{UNKNOWN_ID}{suffix}"), None)
             .await;
