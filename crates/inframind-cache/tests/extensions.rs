@@ -6,31 +6,14 @@ mod common;
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use common::{Got, send};
+use common::{Got, handles, send};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use inframind_cache::{CacheHandle, MemoryStore};
 use tower::{Layer, ServiceExt};
 
 /// What the inner service attaches, as an error-rendering middleware would read it.
 #[derive(Debug, Clone, PartialEq)]
 struct ErrorCode(&'static str);
-
-async fn handles() -> Vec<CacheHandle> {
-    #[allow(unused_mut)]
-    let mut handles = vec![CacheHandle::new(MemoryStore::new())];
-    #[cfg(feature = "redis")]
-    {
-        let redis = inframind_test_support::redis();
-        let store = inframind_cache::RedisStore::builder(redis.url())
-            .key_prefix(redis.prefix())
-            .connect()
-            .await
-            .expect("connect to the test Redis");
-        handles.push(CacheHandle::new(store));
-    }
-    handles
-}
 
 async fn origin(req: Request<()>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut response = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));

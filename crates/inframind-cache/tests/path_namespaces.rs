@@ -13,22 +13,6 @@ use inframind_cache::{
     CacheError, CacheHandle, CacheLayer, CachePrincipal, MemoryStore, namespace_segment,
 };
 
-async fn handles() -> Vec<CacheHandle> {
-    #[allow(unused_mut)]
-    let mut handles = vec![CacheHandle::new(MemoryStore::new())];
-    #[cfg(feature = "redis")]
-    {
-        let redis = inframind_test_support::redis();
-        let store = inframind_cache::RedisStore::builder(redis.url())
-            .key_prefix(redis.prefix())
-            .connect()
-            .await
-            .expect("connect to the test Redis");
-        handles.push(CacheHandle::new(store));
-    }
-    handles
-}
-
 fn item_layer(handle: &CacheHandle) -> CacheLayer {
     handle
         .layer()

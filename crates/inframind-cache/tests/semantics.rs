@@ -7,24 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use http::{Request, StatusCode};
-use inframind_cache::{CacheError, CacheHandle, CacheLayer, MemoryStore};
-
-/// A handle on each store the scenarios run on.
-async fn handles() -> Vec<CacheHandle> {
-    #[allow(unused_mut)]
-    let mut handles = vec![CacheHandle::new(MemoryStore::new())];
-    #[cfg(feature = "redis")]
-    {
-        let redis = inframind_test_support::redis();
-        let store = inframind_cache::RedisStore::builder(redis.url())
-            .key_prefix(redis.prefix())
-            .connect()
-            .await
-            .expect("connect to the test Redis");
-        handles.push(CacheHandle::new(store));
-    }
-    handles
-}
+use inframind_cache::{CacheError, CacheLayer, MemoryStore};
 
 fn ttl_of(got: &Got) -> i64 {
     got.cache_status()

@@ -222,3 +222,23 @@ pub async fn prefix_invalidation(handle: inframind_cache::CacheHandle) {
         assert!(handle.invalidate("users").await.is_err());
     }
 }
+
+/// A handle on each store the scenarios run on: a fresh `MemoryStore`, and with feature
+/// `redis` a `RedisStore` on the test Redis under its own key prefix.
+pub async fn handles() -> Vec<inframind_cache::CacheHandle> {
+    #[allow(unused_mut)]
+    let mut handles = vec![inframind_cache::CacheHandle::new(
+        inframind_cache::MemoryStore::new(),
+    )];
+    #[cfg(feature = "redis")]
+    {
+        let redis = inframind_test_support::redis();
+        let store = inframind_cache::RedisStore::builder(redis.url())
+            .key_prefix(redis.prefix())
+            .connect()
+            .await
+            .expect("connect to the test Redis");
+        handles.push(inframind_cache::CacheHandle::new(store));
+    }
+    handles
+}
