@@ -23,8 +23,8 @@ pub fn llm_calls(metrics: &Metrics) -> CallObserver {
         let mut call = LlmCall::new(record.provider, record.model)
             .status(record.status)
             .duration(record.duration)
-            .tokens(record.prompt_tokens, record.completion_tokens)
-            .cost(record.cost_usd);
+            // The cost comes from the metrics crate's price table, by model.
+            .tokens(record.prompt_tokens, record.completion_tokens);
         if let Some(error) = record.error {
             call = call.error(error);
         }

@@ -49,10 +49,6 @@ impl Provider for Anthropic {
         &self.model
     }
 
-    fn price_per_1k_tokens(&self) -> (f64, f64) {
-        (0.0008, 0.004)
-    }
-
     async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
         let body = json!({
             "model": self.model,

@@ -38,8 +38,6 @@ pub struct CallRecord<'a> {
     pub prompt_tokens: u64,
     /// Completion tokens.
     pub completion_tokens: u64,
-    /// Cost in USD.
-    pub cost_usd: f64,
     /// The error kind when it failed.
     pub error: Option<&'static str>,
 }
@@ -218,7 +216,6 @@ impl ProviderChain {
                     parse(&completion.text).map_err(LlmError::Malformed)
                 })
                 .await;
-            let (in_price, out_price) = provider.price_per_1k_tokens();
             let mut record = CallRecord {
                 provider: provider.name(),
                 model: provider.model(),
@@ -226,7 +223,6 @@ impl ProviderChain {
                 duration: started.elapsed(),
                 prompt_tokens: tokens.0,
                 completion_tokens: tokens.1,
-                cost_usd: (tokens.0 as f64 * in_price + tokens.1 as f64 * out_price) / 1000.0,
                 error: None,
             };
             match outcome {

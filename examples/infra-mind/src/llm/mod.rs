@@ -76,10 +76,6 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     fn name(&self) -> &str;
     /// The model asked.
     fn model(&self) -> &str;
-    /// Cost in USD per 1,000 prompt and completion tokens, for the cost metric.
-    fn price_per_1k_tokens(&self) -> (f64, f64) {
-        (0.0, 0.0)
-    }
     /// Sends the prompt and returns the answer.
     async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError>;
 }

@@ -46,10 +46,6 @@ impl Provider for OpenAi {
         &self.model
     }
 
-    fn price_per_1k_tokens(&self) -> (f64, f64) {
-        (0.00015, 0.0006)
-    }
-
     async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
         let body = json!({
             "model": self.model,
