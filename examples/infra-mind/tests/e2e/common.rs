@@ -86,8 +86,14 @@ impl TestApp {
 
     /// A database of its own on the shared MongoDB wire server.
     pub(crate) async fn mongodb() -> Self {
+        Self::mongodb_with(|_| {}).await
+    }
+
+    /// As [`Self::mongodb`], with `configure` applied to the configuration.
+    pub(crate) async fn mongodb_with(configure: impl FnOnce(&mut Config)) -> Self {
         let mongo = inframind_test_support::mongodb();
         let mut config = Config::embedded();
+        configure(&mut config);
         config.mongodb_uri = Some(mongo.uri().to_owned());
         config.mongodb_db = mongo.database().to_owned();
         let redis = inframind_test_support::redis();

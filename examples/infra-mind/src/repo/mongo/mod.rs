@@ -22,7 +22,7 @@ use self::documents::{
 };
 use super::{RepoError, Repository, complete_counts, parse_id, parse_ids};
 use crate::domain::{
-    self, Assessment, AssessmentUpdate, DashboardCounts, NewAssessment, NewRecommendation,
+    self, Assessment, AssessmentUpdate, DashboardCounts, Include, NewAssessment, NewRecommendation,
     NewReport, NewUser, Recommendation, Related, Report, User,
 };
 
@@ -562,6 +562,7 @@ impl Repository for MongoRepository {
     async fn with_relations(
         &self,
         assessments: Vec<Assessment>,
+        include: Include,
     ) -> Result<Vec<Related>, RepoError> {
         if assessments.is_empty() {
             return Ok(Vec::new());
@@ -572,14 +573,20 @@ impl Repository for MongoRepository {
         let rows = preload_relations(
             assessments,
             (
-                One::new(&self.user_source, "_id", |a: &Assessment| oid(&a.user_id)),
-                Many::new(
-                    &self.recommendation_source,
-                    "assessment_id",
-                    |a: &Assessment| oid(&a.id),
-                ),
-                Many::new(&self.report_source, "assessment_id", |a: &Assessment| {
-                    oid(&a.id)
+                include
+                    .user
+                    .then(|| One::new(&self.user_source, "_id", |a: &Assessment| oid(&a.user_id))),
+                include.recommendations.then(|| {
+                    Many::new(
+                        &self.recommendation_source,
+                        "assessment_id",
+                        |a: &Assessment| oid(&a.id),
+                    )
+                }),
+                include.reports.then(|| {
+                    Many::new(&self.report_source, "assessment_id", |a: &Assessment| {
+                        oid(&a.id)
+                    })
                 }),
             ),
         )
