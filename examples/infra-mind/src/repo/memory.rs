@@ -442,6 +442,21 @@ impl Repository for MemoryRepository {
         Ok(related)
     }
 
+    async fn active_users(&self, since: Timestamp) -> Result<u64, RepoError> {
+        let data = self.data.read();
+        let changed = data
+            .assessments
+            .values()
+            .filter(|a| a.updated_at >= since)
+            .map(|a| a.user_id.as_str());
+        let reported = data
+            .reports
+            .values()
+            .filter(|(r, _)| r.created_at >= since)
+            .map(|(r, _)| r.user_id.as_str());
+        Ok(changed.chain(reported).collect::<HashSet<_>>().len() as u64)
+    }
+
     async fn counts(&self) -> Result<DashboardCounts, RepoError> {
         let data = self.data.read();
         let mut counts = DashboardCounts {

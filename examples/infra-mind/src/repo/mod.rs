@@ -18,7 +18,7 @@ use bson::oid::ObjectId;
 
 use crate::domain::{
     Assessment, AssessmentUpdate, DashboardCounts, Include, NewAssessment, NewRecommendation,
-    NewReport, NewUser, Recommendation, Related, Report, ReportFormat, User,
+    NewReport, NewUser, Recommendation, Related, Report, ReportFormat, Timestamp, User,
 };
 
 /// What can go wrong in a store call.
@@ -165,6 +165,10 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
 
     /// The dashboard's totals, in a fixed number of queries.
     async fn counts(&self) -> Result<DashboardCounts, RepoError>;
+
+    /// How many users were active since `since`: created or changed an assessment, or
+    /// generated a report (the `users_active` gauge, over the last 7 days).
+    async fn active_users(&self, since: Timestamp) -> Result<u64, RepoError>;
 
     /// Deletes everything (the `seed --reset` flag and tests).
     async fn reset(&self) -> Result<(), RepoError>;

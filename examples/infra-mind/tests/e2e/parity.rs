@@ -36,6 +36,7 @@ enum Op {
     ListRecommendations,
     ListUsers,
     Counts,
+    ActiveUsers,
     Full(u8),
     /// A page with the relations picked by the three low bits (user, recommendations, reports).
     ListWithRelations {
@@ -67,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::ListRecommendations),
         Just(Op::ListUsers),
         Just(Op::Counts),
+        Just(Op::ActiveUsers),
         (0..6u8).prop_map(Op::Full),
         (1..5u8, 0..8u8).prop_map(|(limit, include)| Op::ListWithRelations { limit, include }),
     ]
@@ -177,6 +179,10 @@ impl Run {
                 Ok(serde_json::to_value(self.repo.list_users().await.unwrap()).unwrap())
             }
             Op::Counts => Ok(serde_json::to_value(self.repo.counts().await.unwrap()).unwrap()),
+            Op::ActiveUsers => {
+                let hour_ago = infra_mind::domain::now() - time::Duration::hours(1);
+                Ok(Value::from(self.repo.active_users(hour_ago).await.unwrap()))
+            }
             Op::Full(assessment) => match Self::id(&self.assessments, *assessment) {
                 None => Ok(Value::Null),
                 Some(id) => match self.repo.get_assessment(&id).await.unwrap() {
