@@ -10,7 +10,7 @@ use inframind_breaker::{BreakerConfig, BreakerError, BreakerRegistry, CircuitBre
 use super::anthropic::Anthropic;
 use super::offline::Offline;
 use super::openai::OpenAi;
-use super::{LlmError, Prompt, Provider, http_client};
+use super::{Endpoint, LlmError, Prompt, Provider, http_client};
 use crate::config::Config;
 
 /// One finished or refused call, for metrics and logs.
@@ -113,22 +113,22 @@ impl ProviderChain {
         let client = http_client(timeout)?;
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         if let Some(key) = &config.openai_api_key {
-            providers.push(Arc::new(OpenAi::new(
+            providers.push(Arc::new(OpenAi::new(Endpoint::new(
                 client.clone(),
                 &config.openai_base_url,
                 key,
                 &config.openai_model,
                 timeout,
-            )));
+            ))));
         }
         if let Some(key) = &config.anthropic_api_key {
-            providers.push(Arc::new(Anthropic::new(
+            providers.push(Arc::new(Anthropic::new(Endpoint::new(
                 client,
                 &config.anthropic_base_url,
                 key,
                 &config.anthropic_model,
                 timeout,
-            )));
+            ))));
         }
         if providers.is_empty() {
             providers.push(Arc::new(Offline));
