@@ -3,7 +3,7 @@
 //!
 //! | route | namespace | TTL |
 //! |---|---|---|
-//! | `GET /api/assessments` | `assessments:list` | 300 s |
+//! | `GET /api/assessments` (any `?limit=`, `?include=`) | `assessments:list` | 300 s |
 //! | `GET /api/assessments/{id}`, `/full` | `assessments:{id}` (from the path) | 300 s |
 //! | `GET /api/users/{user_id}/assessments` | `assessments:user`, per requesting user | 60 s |
 //! | `GET /api/recommendations` | `recommendations:list` | 300 s |
