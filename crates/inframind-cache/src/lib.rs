@@ -208,7 +208,7 @@ pub use layer::{CacheLayer, CacheLayerBuilder};
 pub use namespace::{MAX_SEGMENT_BYTES, namespace_segment};
 pub use service::CacheService;
 pub use store::{
-    Generations, HitRequest, Lookup, MemoryStore, MemoryStoreBuilder, NamespaceToken, PutOutcome,
+    Generations, HitRequest, HotTierStats, Lookup, MemoryStore, MemoryStoreBuilder, NamespaceToken, PutOutcome,
     Store, StoreFuture,
 };
 #[cfg(feature = "redis")]
