@@ -101,8 +101,7 @@ pub struct CacheStats {
     /// requests ([`Store::drop_scope`]).
     pub invalidate_latency: OperationLatency,
     /// The store's in-process hot tier, when it has one ([`Store::hot_tier_stats`]; a
-    /// [`RedisStore`](crate::RedisStore) with
-    /// [`hot_tier`](crate::RedisStoreBuilder::hot_tier) set).
+    /// `RedisStore` with `RedisStoreBuilder::hot_tier` set).
     pub hot_tier: Option<crate::store::HotTierStats>,
 }
 

@@ -73,7 +73,11 @@ impl Replica {
     }
 
     fn hot(&self) -> HotTierStats {
-        self.layer.handle().stats().hot_tier.expect("the tier is on")
+        self.layer
+            .handle()
+            .stats()
+            .hot_tier
+            .expect("the tier is on")
     }
 }
 
@@ -117,7 +121,10 @@ async fn hits_come_from_the_tier_for_identity_and_zstd_clients() {
     assert_eq!(zstd.headers["content-encoding"], "zstd");
     let decoded = zstd::decode_all(&zstd.body[..]).unwrap();
     assert_eq!(decoded, plain.body);
-    assert_eq!(plain.headers["content-length"], plain.body.len().to_string());
+    assert_eq!(
+        plain.headers["content-length"],
+        plain.body.len().to_string()
+    );
     assert!(b.hot().hits >= hot.hits + 2);
     assert_eq!(origin.calls(), 1);
 }
@@ -130,7 +137,11 @@ async fn invalidate_namespace_through_one_replica_reaches_the_others_tier() {
     both_hold(&a, &b, 0).await;
 
     version.store(1, Ordering::SeqCst);
-    a.layer.handle().invalidate_namespace("assessments").await.unwrap();
+    a.layer
+        .handle()
+        .invalidate_namespace("assessments")
+        .await
+        .unwrap();
     let got = b.read().await;
     assert_eq!((got.x_cache(), version_of(&got)), ("MISS", 1));
     // A's tier holds the old entry; Redis holds B's new one.
@@ -232,7 +243,11 @@ async fn during_an_outage_the_tier_serves_nothing_and_after_it_nothing_old() {
         let got = replica.read().await;
         assert_eq!(got.status, http::StatusCode::OK);
         assert_eq!(got.x_cache(), "MISS", "{}", got.cache_status());
-        assert!(got.cache_status().contains("store-error"), "{}", got.cache_status());
+        assert!(
+            got.cache_status().contains("store-error"),
+            "{}",
+            got.cache_status()
+        );
         assert_eq!(version_of(&got), 1);
     }
 

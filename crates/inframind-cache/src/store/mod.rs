@@ -81,7 +81,7 @@ impl fmt::Debug for Ready {
 }
 
 /// The counters of a store's in-process hot tier ([`Store::hot_tier_stats`]), such as
-/// [`RedisStoreBuilder::hot_tier`](crate::RedisStoreBuilder::hot_tier)'s.
+/// `RedisStoreBuilder::hot_tier`'s (feature `redis`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HotTierStats {

@@ -38,6 +38,10 @@ const ENTRY_MARK: &str = "@e:";
 /// - An optional key prefix (for example `myapp:`) puts every key this store writes under it.
 /// - A generation key that does not hold a number (written by something else) is replaced by
 ///   a fresh generation, as if its namespace had been invalidated.
+/// - An optional **hot tier** ([`RedisStoreBuilder::hot_tier`], off by default) keeps
+///   entries decoded in process; a hit on one still asks Redis whether it is current, in one
+///   small round trip without the body, so it is as consistent across processes as a hit
+///   without the tier, and costs no decompression.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), inframind_cache::StoreError> {
@@ -118,21 +122,57 @@ impl RedisStoreBuilder {
     ///
     /// What it holds: entries this process wrote or read whole, each with its plain body
     /// (and its compressed one, when stored compressed), for at most its lifetime in Redis,
-    /// bounded by `max_bytes` (S3-FIFO eviction, as [`MemoryStore`](crate::MemoryStore)). An
-    /// entry larger than about a sixteenth of `max_bytes` may not be kept.
+    /// bounded by `max_bytes` (quick_cache's S3-FIFO eviction, as
+    /// [`MemoryStore`](crate::MemoryStore)); an entry heavier than one of its shards (it
+    /// shards by core count) is not kept, and is served as without the tier.
     /// [`CacheStats::hot_tier`](crate::CacheStats::hot_tier) counts its hits and misses.
     ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), inframind_cache::StoreError> {
-    /// use inframind_cache::{CacheLayer, RedisStore};
+    /// Two replicas on one Redis, each with its own tier: a write through one is never
+    /// hidden by what the other's tier holds.
     ///
-    /// let store = RedisStore::builder("redis://127.0.0.1:6379/0")
-    ///     .hot_tier(64 * 1024 * 1024)
-    ///     .connect()
-    ///     .await?;
-    /// let layer = CacheLayer::builder(store).prefix("assessments:list").build()?;
-    /// let stats = layer.handle().stats().hot_tier.expect("the tier is on");
-    /// assert_eq!(stats.max_bytes, 64 * 1024 * 1024);
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use inframind_cache::{CacheLayer, RedisStore};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let redis = inframind_test_support::redis();
+    /// # let (url, prefix) = (redis.url(), redis.prefix());
+    /// let version = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
+    /// let mut replicas = Vec::new();
+    /// for _ in 0..2 {
+    ///     let store = RedisStore::builder(url)
+    ///         .key_prefix(prefix)
+    ///         .hot_tier(64 * 1024 * 1024)
+    ///         .connect()
+    ///         .await?;
+    ///     let layer = CacheLayer::builder(store).prefix("assessments:list").build()?;
+    ///     let version = version.clone();
+    ///     let list = move || async move { format!("version {version:?}") };
+    ///     let app = Router::new().route("/api/assessments", get(list).layer(layer.clone()));
+    ///     replicas.push((app, layer.handle()));
+    /// }
+    /// let read = |i: usize| {
+    ///     let app = replicas[i].0.clone();
+    ///     async move {
+    ///         let req = http::Request::get("/api/assessments").body(axum::body::Body::empty())?;
+    ///         let res = app.oneshot(req).await?;
+    ///         let x_cache = res.headers()["x-cache"].to_str()?.to_owned();
+    ///         let body = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+    ///         Ok::<_, Box<dyn std::error::Error>>((x_cache, String::from_utf8(body.to_vec())?))
+    ///     }
+    /// };
+    /// assert_eq!(read(0).await?, ("MISS".to_owned(), "version 1".to_owned()));
+    /// assert_eq!(read(1).await?, ("HIT".to_owned(), "version 1".to_owned())); // read whole, kept
+    /// assert_eq!(read(1).await?, ("HIT".to_owned(), "version 1".to_owned())); // from the tier
+    /// assert_eq!(replicas[1].1.stats().hot_tier.expect("on").hits, 1);
+    ///
+    /// // A write through replica 0; replica 1's tier still holds version 1, and never serves it.
+    /// version.store(2, std::sync::atomic::Ordering::SeqCst);
+    /// replicas[0].1.invalidate_namespace("assessments").await?;
+    /// assert_eq!(read(1).await?, ("MISS".to_owned(), "version 2".to_owned()));
+    /// assert_eq!(read(0).await?, ("HIT".to_owned(), "version 2".to_owned()));
     /// # Ok(())
     /// # }
     /// ```
