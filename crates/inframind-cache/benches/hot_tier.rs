@@ -21,6 +21,11 @@
 //!
 //! For an identity client and a zstd client (`Accept-Encoding: zstd`), and a ~15 KiB and a
 //! ~150 KiB JSON list, at C = 64, and for 15 KiB identity at C = 1.
+//!
+//! `--tcp` measures the 15 KiB identity case end to end instead, as wrk would: the four routes
+//! served by `axum::serve` on 127.0.0.1 (its own two-worker runtime), and 64 HTTP/1.1
+//! keep-alive connections from a hyper client (another runtime), ~300 ms per variant and
+//! round.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -155,6 +160,10 @@ fn paired(rt: &Runtime, title: &str, cases: &[Case], zstd: bool, concurrency: u6
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = if quick { 5 } else { 15 };
+    if std::env::args().any(|a| a == "--tcp") {
+        tcp(rounds);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -284,4 +293,112 @@ async fn cases(url: &str, label: &str, body: Bytes) -> Vec<Case> {
         );
     }
     cases
+}
+
+/// The 15 KiB identity case over loopback TCP, paired as the in-process cases are.
+fn tcp(rounds: usize) {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = inframind_test_support::RedisServer::start().expect("redis-server");
+    let url = server.url();
+    let body = json(15 * 1024);
+    let routes = server_rt.block_on(cases(&url, "tcp", body));
+    let names: Vec<&str> = routes.iter().map(|case| case.name).collect();
+    let mut app = Router::new();
+    for (i, case) in routes.into_iter().enumerate() {
+        app = app.nest_service(&format!("/{i}"), case.router);
+    }
+    let listener = server_rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    server_rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    println!("# Redis hot tier over TCP ({rounds} paired rounds of ~300 ms per variant)");
+    println!("\n## 15 KiB JSON, identity client, C = 64, HTTP/1.1 keep-alive on loopback");
+    let window = Duration::from_millis(300);
+    let k = names.len();
+    for i in 0..k {
+        client_rt.block_on(load(addr, i, 64, Duration::from_millis(100)));
+    }
+    let mut rps = vec![Vec::new(); k];
+    let mut ratios = vec![Vec::new(); k];
+    for round in 0..rounds {
+        let mut this = vec![0.0; k];
+        for j in 0..k {
+            let i = (round + j) % k;
+            this[i] = client_rt.block_on(load(addr, i, 64, window));
+        }
+        for i in 0..k {
+            rps[i].push(this[i]);
+            ratios[i].push(this[i] / this[0]);
+        }
+    }
+    println!("| variant | req/s (median) | ratio to {} |", names[0]);
+    println!("|---|---|---|");
+    for i in 0..k {
+        println!(
+            "| {} | {:.0} | {:.3} |",
+            names[i],
+            median(&mut rps[i]),
+            median(&mut ratios[i])
+        );
+    }
+}
+
+/// `concurrency` keep-alive connections sending `GET /{route}/list` for `window`; requests
+/// per second.
+async fn load(
+    addr: std::net::SocketAddr,
+    route: usize,
+    concurrency: usize,
+    window: Duration,
+) -> f64 {
+    let path: Arc<str> = Arc::from(format!("/{route}/list"));
+    let mut connections = Vec::new();
+    for _ in 0..concurrency {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        connections.push(sender);
+    }
+    let start = Instant::now();
+    let deadline = start + window;
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|mut sender| {
+            let path = Arc::clone(&path);
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    sender.ready().await.unwrap();
+                    let req = Request::get(&*path)
+                        .header("host", "127.0.0.1")
+                        .body(http_body_util::Empty::<Bytes>::new())
+                        .unwrap();
+                    let res = sender.send_request(req).await.unwrap();
+                    assert!(res.status().is_success());
+                    black_box(res.into_body().collect().await.unwrap().to_bytes());
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
 }
