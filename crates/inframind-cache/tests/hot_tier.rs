@@ -126,7 +126,58 @@ async fn hits_come_from_the_tier_for_identity_and_zstd_clients() {
         plain.body.len().to_string()
     );
     assert!(b.hot().hits >= hot.hits + 2);
+
+    // Conditional and HEAD requests are answered from the tier's entry too.
+    let mut req = get(LIST);
+    let etag = plain.headers["etag"].clone();
+    req.headers_mut().insert("if-none-match", etag);
+    let not_modified = send(&b.svc, req).await;
+    assert_eq!(not_modified.status, http::StatusCode::NOT_MODIFIED);
+    assert_eq!(not_modified.x_cache(), "HIT");
+    let head = send(&b.svc, Request::head(LIST).body(()).unwrap()).await;
+    assert_eq!((head.x_cache(), head.body.len()), ("HIT", 0));
+    assert!(b.hot().hits >= hot.hits + 4);
     assert_eq!(origin.calls(), 1);
+}
+
+/// Reads cancelled at random points (mid round trip, mid fill) while writes go on leave
+/// nothing behind that a later read could be served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_reads_leave_no_old_body_behind() {
+    let redis = inframind_test_support::redis();
+    let (origin, version) = versioned();
+    let (a, b) = pair(&redis, &origin).await;
+    let replicas = Arc::new([a, b]);
+    for write in 0..20u64 {
+        let mut cancelled = Vec::new();
+        for i in 0..16u64 {
+            let replicas = Arc::clone(&replicas);
+            cancelled.push(tokio::spawn(async move {
+                let budget = Duration::from_micros(50 + (i * 97 + write * 31) % 900);
+                let _ = tokio::time::timeout(budget, replicas[(i % 2) as usize].read()).await;
+            }));
+        }
+        let replica = &replicas[(write % 2) as usize];
+        version.store(write + 1, Ordering::SeqCst);
+        replica
+            .layer
+            .handle()
+            .invalidate_namespace(NAMESPACE)
+            .await
+            .unwrap();
+        for task in cancelled {
+            task.await.unwrap();
+        }
+        for replica in replicas.iter() {
+            let got = replica.read().await;
+            assert_eq!(version_of(&got), write + 1, "{}", got.cache_status());
+        }
+    }
+    for replica in replicas.iter() {
+        let got = replica.read().await;
+        assert_eq!((got.x_cache(), version_of(&got)), ("HIT", 20));
+    }
+    assert!(replicas.iter().all(|r| r.hot().hits > 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
