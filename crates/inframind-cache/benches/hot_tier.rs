@@ -171,6 +171,14 @@ fn main() {
         .unwrap();
     let server = inframind_test_support::RedisServer::start().expect("redis-server");
     let url = server.url();
+    if let Ok(variant) = std::env::var("HOT_TIER_PROFILE") {
+        // For profilers: one variant (0 raw GET, 1 RedisStore, 2 hot tier, 3 MemoryStore),
+        // 15 KiB identity at C = 64, for about 200 000 requests.
+        let cases = rt.block_on(cases(&url, "profile", json(15 * 1024)));
+        let case = &cases[variant.parse::<usize>().expect("a variant index")];
+        batch(&rt, &case.router, false, 200_000, 64);
+        return;
+    }
     println!("# Redis hot tier ({rounds} paired rounds of ~50 ms per variant)");
     for (label, size) in [("15 KiB", 15 * 1024), ("150 KiB", 150 * 1024)] {
         let body = json(size);
