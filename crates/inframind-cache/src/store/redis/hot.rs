@@ -210,3 +210,78 @@ impl HotTier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    fn envelope(generations: Vec<u64>, stored_at_ms: u64, body: &'static [u8]) -> Envelope {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        Envelope {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(body),
+            compressed: false,
+            plain_len: body.len() as u64,
+            stored_at_ms,
+            ttl_ms: 60_000,
+            stale_while_revalidate_ms: 0,
+            stale_if_error_ms: 0,
+            etag: etag_of(body),
+            generations,
+        }
+    }
+
+    /// The identity is exactly the envelope up to its generations: if the layout changes,
+    /// this fails before the tier compares the wrong bytes.
+    #[test]
+    fn identity_ends_with_the_generations() {
+        for count in 0..4usize {
+            let generations: Vec<u64> = (1..=count as u64).map(|g| g * 0x0101).collect();
+            let encoded = envelope(generations.clone(), 7, b"{}").encode();
+            let end = identity_len(count);
+            assert_eq!(usize::from(encoded[FIXED_HEAD]), count);
+            let mut tail = Vec::new();
+            for g in &generations {
+                tail.extend_from_slice(&g.to_be_bytes());
+            }
+            assert_eq!(&encoded[FIXED_HEAD + 1..end], &tail[..]);
+            // The header count follows.
+            assert_eq!(&encoded[end..end + 2], &1u16.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn entries_that_differ_in_time_body_or_generations_differ_in_identity() {
+        let base = envelope(vec![1, 2], 7, b"{\"a\":1}").encode();
+        let others = [
+            envelope(vec![1, 3], 7, b"{\"a\":1}").encode(),
+            envelope(vec![1, 2], 8, b"{\"a\":1}").encode(),
+            envelope(vec![1, 2], 7, b"{\"a\":2}").encode(),
+        ];
+        let end = identity_len(2);
+        for other in others {
+            assert_ne!(&base[..end], &other[..end]);
+        }
+    }
+
+    #[test]
+    fn a_kept_entry_is_found_until_it_expires_and_counted() {
+        let tier = HotTier::new(1 << 20);
+        let envelope = envelope(vec![5], 1_000, b"{\"a\":1}");
+        let encoded = envelope.encode();
+        tier.keep_written("ns:k", &encoded, &envelope, 1_000, 500);
+        let entry = tier.entry("ns:k", 1_499).expect("held");
+        assert_eq!(entry.identity, encoded.slice(..identity_len(1)));
+        assert_eq!(&*entry.ready.0.generations, &[5]);
+        assert!(
+            tier.entry("ns:k", 1_500).is_none(),
+            "gone with its Redis lifetime"
+        );
+        let stats = tier.stats();
+        assert_eq!((stats.entries, stats.max_bytes), (0, 1 << 20));
+    }
+}
