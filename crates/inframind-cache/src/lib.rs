@@ -162,7 +162,8 @@
 //!
 //! [`CacheHandle::stats`] reads relaxed atomics: hits, misses, stale hits, bypasses,
 //! coalesced waits, store errors, corrupt entries, bytes stored and saved, the store's entries
-//! and bytes where it can tell, a Redis hot tier's hits and misses ([`CacheStats::hot_tier`]), and [`OperationLatency`] histograms of store lookups, writes
+//! and bytes where it can tell, a Redis hot tier's hits and misses
+//! ([`CacheStats::hot_tier`]), and [`OperationLatency`] histograms of store lookups, writes
 //! and invalidations (an in-process hit answered from decoded entries is not timed).
 //!
 //! # Features
