@@ -100,6 +100,9 @@ pub struct CacheStats {
     /// [`invalidate_matching`](CacheHandle::invalidate_matching), and those of unsafe
     /// requests ([`Store::drop_scope`]).
     pub invalidate_latency: OperationLatency,
+    /// The store's in-process hot tier, when it has one ([`Store::hot_tier_stats`]; a
+    /// `RedisStore` with `RedisStoreBuilder::hot_tier` set).
+    pub hot_tier: Option<crate::store::HotTierStats>,
 }
 
 impl CacheStats {
@@ -163,6 +166,7 @@ impl CacheHandle {
             get_latency: c.get_latency.snapshot(),
             put_latency: c.put_latency.snapshot(),
             invalidate_latency: c.invalidate_latency.snapshot(),
+            hot_tier: self.shared.store.hot_tier_stats(),
         }
     }
 

@@ -162,7 +162,8 @@
 //!
 //! [`CacheHandle::stats`] reads relaxed atomics: hits, misses, stale hits, bypasses,
 //! coalesced waits, store errors, corrupt entries, bytes stored and saved, the store's entries
-//! and bytes where it can tell, and [`OperationLatency`] histograms of store lookups, writes
+//! and bytes where it can tell, a Redis hot tier's hits and misses
+//! ([`CacheStats::hot_tier`]), and [`OperationLatency`] histograms of store lookups, writes
 //! and invalidations (an in-process hit answered from decoded entries is not timed).
 //!
 //! # Features
@@ -208,8 +209,8 @@ pub use layer::{CacheLayer, CacheLayerBuilder};
 pub use namespace::{MAX_SEGMENT_BYTES, namespace_segment};
 pub use service::CacheService;
 pub use store::{
-    Generations, HitRequest, Lookup, MemoryStore, MemoryStoreBuilder, NamespaceToken, PutOutcome,
-    Store, StoreFuture,
+    Generations, HitRequest, HotTierStats, Lookup, MemoryStore, MemoryStoreBuilder, NamespaceToken,
+    PutOutcome, Store, StoreFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

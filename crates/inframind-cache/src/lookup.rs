@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use crate::entry::Cached;
 use crate::envelope::{Envelope, etag_of, zstd_checksummed};
+use crate::store::Lookup;
 
 /// What the bytes under a key are worth now.
 pub(crate) enum Found {
@@ -36,11 +37,8 @@ pub(crate) fn evaluate(value: Option<&Bytes>, generations: Option<&[u64]>, now: 
         Ok(None) => return Found::Invalidated,
         Err(_) => return Found::Corrupt,
     };
-    let age = now.saturating_sub(envelope.stored_at_ms);
-    let ttl = envelope.ttl_ms;
-    let fresh = age < ttl;
-    let revalidate = !fresh && age < ttl.saturating_add(envelope.stale_while_revalidate_ms);
-    if !fresh && !revalidate && age >= ttl.saturating_add(envelope.stale_if_error_ms) {
+    let freshness = freshness(&envelope, now);
+    if let Freshness::Expired = freshness {
         return Found::Expired;
     }
     let plain = match envelope.plain_body() {
@@ -53,11 +51,55 @@ pub(crate) fn evaluate(value: Option<&Bytes>, generations: Option<&[u64]>, now: 
         envelope,
         plain: Some(plain),
     };
-    if fresh {
-        Found::Fresh(cached)
-    } else if revalidate {
-        Found::Revalidate(cached)
+    freshness.found(cached)
+}
+
+/// [`evaluate`] of a whole [`Lookup`]: an entry the store kept decoded and verified (its hot
+/// tier) is judged without decoding it again, once its generations are checked here against
+/// the ones read with this lookup.
+pub(crate) fn evaluate_lookup(lookup: &Lookup, now: u64) -> Found {
+    let Some(ready) = &lookup.ready else {
+        return evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
+    };
+    let entry = &*ready.0;
+    if lookup.generations.as_deref() != Some(&*entry.generations) {
+        return Found::Invalidated;
+    }
+    match freshness(&entry.cached.envelope, now) {
+        Freshness::Expired => Found::Expired,
+        freshness => freshness.found(entry.cached.clone()),
+    }
+}
+
+/// Where an entry stands in its lifetime at `now`.
+enum Freshness {
+    Fresh,
+    Revalidate,
+    IfError,
+    Expired,
+}
+
+impl Freshness {
+    fn found(self, cached: Cached) -> Found {
+        match self {
+            Self::Fresh => Found::Fresh(cached),
+            Self::Revalidate => Found::Revalidate(cached),
+            Self::IfError => Found::IfError(cached),
+            Self::Expired => Found::Expired,
+        }
+    }
+}
+
+fn freshness(envelope: &Envelope, now: u64) -> Freshness {
+    let age = now.saturating_sub(envelope.stored_at_ms);
+    let ttl = envelope.ttl_ms;
+    if age < ttl {
+        Freshness::Fresh
+    } else if age < ttl.saturating_add(envelope.stale_while_revalidate_ms) {
+        Freshness::Revalidate
+    } else if age < ttl.saturating_add(envelope.stale_if_error_ms) {
+        Freshness::IfError
     } else {
-        Found::IfError(cached)
+        Freshness::Expired
     }
 }

@@ -16,7 +16,7 @@ use crate::flight::{self, Join, Leader, Outcome};
 use crate::handle::{CacheHandle, Counters, Shared};
 use crate::headers::{Fwd, Storing};
 use crate::key::Scope;
-use crate::lookup::{Found, evaluate};
+use crate::lookup::{Found, evaluate_lookup};
 use crate::respond::{Label, RequestCtx, forwarded, respond};
 use crate::store::{PutOutcome, now_ms};
 
@@ -176,7 +176,7 @@ where
             }
             Ok(lookup) => {
                 let now = now_ms();
-                match evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now) {
+                match evaluate_lookup(&lookup, now) {
                     Found::Fresh(cached) => {
                         Counters::add(&counters.hits, 1);
                         return Ok(respond(&config, cached, &ctx, Label::Hit, now));
@@ -344,7 +344,7 @@ where
         {
             Ok(lookup) => {
                 let now = now_ms();
-                let found = evaluate(lookup.value.as_ref(), lookup.generations.as_deref(), now);
+                let found = evaluate_lookup(&lookup, now);
                 if let Found::Fresh(cached) = found {
                     Counters::add(&counters.hits, 1);
                     let cached = Arc::new(cached);

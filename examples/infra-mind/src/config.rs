@@ -39,6 +39,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_KEY_PREFIX")]
     pub redis_key_prefix: Option<String>,
 
+    /// Bytes of Redis cache entries kept decoded in process (the hot tier; each hit still
+    /// checks with Redis that its entry is current). 0, the default, turns it off.
+    #[arg(long, env = "CACHE_HOT_TIER_BYTES", default_value_t = 0)]
+    pub cache_hot_tier_bytes: u64,
+
     /// MongoDB for the data; unset means the in-process store with demo data.
     #[arg(long, env = "MONGODB_URI")]
     pub mongodb_uri: Option<String>,
@@ -115,6 +120,7 @@ impl Config {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: None,
             redis_key_prefix: None,
+            cache_hot_tier_bytes: 0,
             mongodb_uri: None,
             mongodb_db: "infra_mind".to_owned(),
             mongodb_timeout_secs: 2,

@@ -154,6 +154,7 @@ impl Server {
         let cache = crate::routes::cache::open(
             config.redis_url.as_deref(),
             config.redis_key_prefix.as_deref(),
+            config.cache_hot_tier_bytes,
         )
         .await?;
         metrics.observe_cache("api", cache.clone());

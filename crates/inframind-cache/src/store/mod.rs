@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 
+use crate::entry::Cached;
 use crate::envelope::Envelope;
 use crate::error::StoreError;
 
@@ -34,13 +35,68 @@ pub struct Lookup {
     /// The current generation of each namespace asked for, in order; `None` when the store has
     /// lost one of them (an entry computed under a lost generation must not be served).
     pub generations: Option<Generations>,
+    /// `value` already decoded and verified, from a store's in-process tier (the Redis hot
+    /// tier), which has just checked that the backend still holds it.
+    pub(crate) ready: Option<Ready>,
 }
 
 impl Lookup {
     /// A lookup result.
     pub fn new(value: Option<Bytes>, generations: Option<Generations>) -> Self {
-        Self { value, generations }
+        Self {
+            value,
+            generations,
+            ready: None,
+        }
     }
+}
+
+/// A decoded, verified entry a store keeps in process, with the generations it was computed
+/// under; shared by the store's tier and the lookups it answers.
+#[derive(Clone)]
+pub(crate) struct Ready(pub(crate) Arc<ReadyEntry>);
+
+/// What [`Ready`] shares.
+pub(crate) struct ReadyEntry {
+    /// The entry, its plain body always present (its `envelope.generations` left empty, as
+    /// [`Store::get`]'s ordinary path leaves them).
+    pub(crate) cached: Cached,
+    pub(crate) generations: Generations,
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Ready {}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ready")
+            .field("generations", &self.0.generations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The counters of a store's in-process hot tier ([`Store::hot_tier_stats`]), such as
+/// `RedisStoreBuilder::hot_tier`'s (feature `redis`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HotTierStats {
+    /// Lookups answered from the tier: its entry was confirmed current by the backend (one
+    /// small round trip, no body transferred or decompressed).
+    pub hits: u64,
+    /// Lookups the tier could not answer: no entry held, or the backend no longer holds the
+    /// same entry under the current generations (the entry was then fetched whole).
+    pub misses: u64,
+    /// Entries held now.
+    pub entries: u64,
+    /// Bytes the held entries are charged (keys, encoded and plain bodies, heads).
+    pub bytes: u64,
+    /// The most bytes the tier holds.
+    pub max_bytes: u64,
 }
 
 /// The generations of a key's namespaces, held inline: a namespace has at most
@@ -267,6 +323,12 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// The bytes the store's entries occupy now, when it can tell cheaply (the spec's
     /// `cache_memory_bytes`).
     fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// The counters of the store's in-process hot tier, when it has one (`None`, the
+    /// default, when it has none or it is off).
+    fn hot_tier_stats(&self) -> Option<HotTierStats> {
         None
     }
 

@@ -36,17 +36,21 @@ const PER_USER_TTL: Duration = Duration::from_secs(60);
 const COMPRESS_ABOVE: usize = 1024;
 const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 
-/// Opens the cache store: Redis when `REDIS_URL` is set, else the in-process store.
+/// Opens the cache store: Redis when `REDIS_URL` is set (with a hot tier of
+/// `hot_tier_bytes`, 0 for none), else the in-process store.
 ///
 /// # Errors
 /// When Redis cannot be reached at start-up.
 pub async fn open(
     redis_url: Option<&str>,
     key_prefix: Option<&str>,
+    hot_tier_bytes: u64,
 ) -> Result<CacheHandle, CacheError> {
     match redis_url {
         Some(url) => {
-            let mut builder = RedisStore::builder(url).timeout(Duration::from_millis(500));
+            let mut builder = RedisStore::builder(url)
+                .timeout(Duration::from_millis(500))
+                .hot_tier(hot_tier_bytes);
             if let Some(prefix) = key_prefix {
                 builder = builder.key_prefix(prefix);
             }
