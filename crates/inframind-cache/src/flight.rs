@@ -69,9 +69,18 @@ impl Flights {
     }
 
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join {
+        self.join_unless(key, None)
+    }
+
+    /// Joins `key`'s flight, unless it is `stale` (one whose answer the caller may not use,
+    /// because it began before a write the caller follows): that one is replaced by a new
+    /// flight the caller leads. Its leader still finishes, but new requests no longer join it.
+    pub(crate) fn join_unless(self: &Arc<Self>, key: &str, stale: Option<&Arc<Flight>>) -> Join {
         let mut shard = self.shard(key).lock();
         if let Some(flight) = shard.get(key) {
-            return Join::Waiter(Arc::clone(flight));
+            if !stale.is_some_and(|stale| Arc::ptr_eq(flight, stale)) {
+                return Join::Waiter(Arc::clone(flight));
+            }
         }
         let flight = Arc::new(Flight {
             outcome: Mutex::new(None),

@@ -31,6 +31,10 @@ pub(crate) struct Miss<S, B> {
     /// An entry past its TTL that may still answer if the inner service fails.
     pub(crate) fallback: Option<Cached>,
     pub(crate) fwd: Fwd,
+    /// The generations this request's own lookup saw (`None` before it, or when the store
+    /// gave none): a flight computed under other generations began before a write this
+    /// request must see, and is not joined.
+    pub(crate) seen: Option<Vec<u64>>,
     /// The request's path scope, when the layer invalidates on unsafe requests.
     pub(crate) scope: Option<Scope>,
     /// What a lookup reads generations of: the request's namespaces, then the scope.
@@ -155,6 +159,7 @@ where
     let shared = &*handle.shared;
     let counters = &shared.counters;
     let mut fallback = None;
+    let mut seen = None;
     let lookup = if ctx.wants_fresh {
         None
     } else {
@@ -176,6 +181,7 @@ where
             }
             Ok(lookup) => {
                 let now = now_ms();
+                seen = lookup.generations.as_deref().map(<[u64]>::to_vec);
                 match evaluate_lookup(&lookup, now) {
                     Found::Fresh(cached) => {
                         Counters::add(&counters.hits, 1);
@@ -225,6 +231,7 @@ where
         ctx,
         fallback,
         fwd,
+        seen,
         scope,
         namespaces,
         derived,
@@ -244,10 +251,32 @@ where
     ResBody::Error: Send + 'static,
 {
     let flights = Arc::clone(&miss.handle.shared.flights);
-    match flights.join(&miss.key) {
-        Join::Waiter(flight) => {
-            let counters = &miss.handle.shared.counters;
-            if let Outcome::Shared(cached) = flight::wait(flight).await {
+    let mut stale = None;
+    loop {
+        match flights.join_unless(&miss.key, stale.as_ref()) {
+            Join::Waiter(flight) => {
+                let counters = &miss.handle.shared.counters;
+                let Outcome::Shared(cached) = flight::wait(Arc::clone(&flight)).await else {
+                    // The leader's response was private to it, or it failed: go to the
+                    // service.
+                    Counters::add(&counters.misses, 1);
+                    return forward(miss).await;
+                };
+                let current = began_under_current_generations(
+                    &miss.config,
+                    &miss.handle.shared,
+                    miss.seen.as_deref(),
+                    miss.derived.as_deref(),
+                    miss.scope.as_ref(),
+                    &cached,
+                )
+                .await;
+                if !current {
+                    // The flight began before a write this request follows: its answer may
+                    // predate the write. Lead a new flight (or join whoever already does).
+                    stale = Some(flight);
+                    continue;
+                }
                 Counters::add(&counters.coalesced_waits, 1);
                 let label = Label::Collapsed { fwd: miss.fwd };
                 return Ok(respond(
@@ -258,26 +287,41 @@ where
                     now_ms(),
                 ));
             }
-            // The leader's response was private to it, or it failed: go to the service.
-            Counters::add(&counters.misses, 1);
-            forward(miss).await
-        }
-        Join::Leader(leader) => {
-            // The fill runs to completion even when this request is dropped (a client that
-            // hangs up): its waiters, and the next requests, get its response.
-            let fill = fill(miss, leader);
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => match runtime.spawn(fill).await {
-                    Ok(result) => result,
-                    Err(error) => match error.try_into_panic() {
-                        Ok(panic) => std::panic::resume_unwind(panic),
-                        Err(_) => panic!("the cache's fill task was cancelled by its runtime"),
+            Join::Leader(leader) => {
+                // The fill runs to completion even when this request is dropped (a client
+                // that hangs up): its waiters, and the next requests, get its response.
+                let fill = fill(miss, leader);
+                return match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => match runtime.spawn(fill).await {
+                        Ok(result) => result,
+                        Err(error) => match error.try_into_panic() {
+                            Ok(panic) => std::panic::resume_unwind(panic),
+                            Err(_) => panic!("the cache's fill task was cancelled by its runtime"),
+                        },
                     },
-                },
-                Err(_) => fill.await,
+                    Err(_) => fill.await,
+                };
             }
         }
     }
+}
+
+/// Whether the leader's `cached` answer was computed under the generations this waiter
+/// knows as current (its own lookup's, else read now). When they cannot be read (the store
+/// is down) the answer is shared: nothing could be invalidated meanwhile.
+async fn began_under_current_generations(
+    config: &Config,
+    shared: &Shared,
+    seen: Option<&[u64]>,
+    derived: Option<&[Arc<str>]>,
+    scope: Option<&Scope>,
+    cached: &Cached,
+) -> bool {
+    let current = match seen {
+        Some(seen) => Some(seen.to_vec()),
+        None => current_generations(config, shared, derived, scope).await,
+    };
+    current.is_none_or(|current| current == cached.envelope.generations)
 }
 
 /// Removes what makes a request conditional or partial, and turns HEAD into GET: a fill's
@@ -324,6 +368,7 @@ where
         scope,
         namespaces,
         derived,
+        ..
     } = miss;
     let shared = &*handle.shared;
     let counters = &shared.counters;

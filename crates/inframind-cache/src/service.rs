@@ -184,6 +184,7 @@ where
             ctx,
             fallback: None,
             fwd: Fwd::UriMiss,
+            seen: None,
             scope,
             namespaces,
             derived,

@@ -170,12 +170,9 @@ async fn cancelled_reads_leave_no_old_body_behind() {
         }
         for replica in replicas.iter() {
             let got = replica.read().await;
-            // A read that joins a single flight started before the write may get that
-            // flight's older answer: a property of single flight, with or without the tier
-            // (seen with `hot_tier(0)` too), so only the other reads are held to it here.
-            if !got.cache_status().contains("collapsed") {
-                assert_eq!(version_of(&got), write + 1, "{}", got.cache_status());
-            }
+            // Collapsed answers included: a read never joins a flight begun before a write
+            // it follows.
+            assert_eq!(version_of(&got), write + 1, "{}", got.cache_status());
         }
     }
     for replica in replicas.iter() {
@@ -391,10 +388,8 @@ async fn bursts_of_reads_never_see_a_body_older_than_the_last_completed_write() 
                 let floor = committed.load(Ordering::SeqCst);
                 let got = replicas[(reader + reads as usize) % 2].read().await;
                 let seen = version_of(&got);
-                // As in `cancelled_reads_leave_no_old_body_behind`: a read that joined a
-                // flight started before the write is not held to it.
                 assert!(
-                    seen >= floor || got.cache_status().contains("collapsed"),
+                    seen >= floor,
                     "read {seen} after write {floor} had returned ({})",
                     got.x_cache()
                 );

@@ -561,3 +561,39 @@ mod on_redis {
         let _ = Bytes::new();
     }
 }
+
+/// A read that starts after a write has returned must see the write, even while a fill that
+/// began before the write is still in flight: it may not join that flight (found by the hot
+/// tier's cancellation test, on both stores, with and without the tier).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_an_invalidation_never_joins_a_fill_that_began_before_it() {
+    for handle in handles().await {
+        let version = Arc::new(AtomicU64::new(1));
+        let read = Arc::clone(&version);
+        // The origin reads its data when called, then takes 300 ms to answer.
+        let origin = Origin::new(move |_, _| {
+            Reply::ok(format!("v{}", read.load(Ordering::SeqCst))).delay(Duration::from_millis(300))
+        });
+        let layer = handle.layer().prefix("items").build().unwrap();
+        let svc = service(&layer, &origin);
+        let before = {
+            let svc = svc.clone();
+            tokio::spawn(async move { send(&svc, get("/items")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(origin.calls(), 1, "the first fill has read v1");
+        version.store(2, Ordering::SeqCst);
+        handle.invalidate_namespace("items").await.unwrap();
+
+        let after = send(&svc, get("/items")).await;
+        assert_eq!(after.text(), "v2", "{:?}: {}", handle, after.cache_status());
+        assert_eq!(before.await.unwrap().text(), "v1");
+        let next = send(&svc, get("/items")).await;
+        assert_eq!(
+            next.text(),
+            "v2",
+            "the older fill is not served later either"
+        );
+        assert_eq!(origin.calls(), 2);
+    }
+}
