@@ -192,6 +192,7 @@ mod layer;
 mod lookup;
 mod miss;
 mod namespace;
+mod origin;
 mod policy;
 mod prepared;
 mod respond;
