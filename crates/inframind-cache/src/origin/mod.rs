@@ -452,7 +452,7 @@ async fn store(config: &Config, shared: &Shared, entry: &Stored, scope: &Scope) 
     let mut envelope = entry.envelope.clone();
     envelope.generations = generations;
     let directives = ResponseDirectives::parse(&envelope.headers, &config.targets);
-    if directives.no_store || directives.private {
+    if (directives.no_store && !directives.must_understand) || directives.private {
         // A 304 may turn an entry unstorable.
         if let Err(error) = shared.store.delete(&entry.key).await {
             shared.counters.store_error(&error);
@@ -578,9 +578,12 @@ impl Conditional {
             Some(inm) => stored
                 .get(header::ETAG)
                 .is_some_and(|tag| policy::none_match(inm, tag.as_bytes())),
+            // Without `Last-Modified`, the stored `Date` is the latest the response can have
+            // changed (RFC 9110 §13.1.3).
             None => self.if_modified_since.is_some_and(|since| {
                 stored
                     .get(header::LAST_MODIFIED)
+                    .or_else(|| stored.get(header::DATE))
                     .and_then(rules::date)
                     .is_some_and(|modified| modified <= since)
             }),

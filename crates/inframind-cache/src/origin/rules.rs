@@ -27,6 +27,8 @@ pub(crate) struct ResponseDirectives {
     pub(crate) private: bool,
     pub(crate) public: bool,
     pub(crate) must_revalidate: bool,
+    /// `must-understand`: stored only when the cache knows the status's caching rules.
+    pub(crate) must_understand: bool,
     pub(crate) max_age: Option<Seconds>,
     pub(crate) s_maxage: Option<Seconds>,
     pub(crate) stale_while_revalidate: Option<u64>,
@@ -191,6 +193,7 @@ impl ResponseDirectives {
                 "private" => out.private = true,
                 "public" => out.public = true,
                 "must-revalidate" | "proxy-revalidate" => out.must_revalidate = true,
+                "must-understand" => out.must_understand = true,
                 _ => {}
             }
         }
@@ -265,22 +268,34 @@ fn single_date(headers: &HeaderMap, field: &HeaderName) -> Option<Result<u64, ()
     Some(date(first).ok_or(()))
 }
 
-/// The `Age` header's value (RFC 9111 §5.1): a non-negative integer; anything else, or
-/// several lines that disagree, is ignored.
-pub(crate) fn age_value(headers: &HeaderMap) -> u64 {
+/// The `Age` header's value (RFC 9111 §5.1): `Ok(None)` when absent, `Err` when it is not
+/// one non-negative integer, which makes the response stale (as the HTTP caching test suite
+/// expects). Several lines, a list (`0, 0`), a sign, a fraction or a parameter are invalid;
+/// only a value glued to more text by a bare comma (`0,7200`) is read by its leading digits,
+/// as common parsers do.
+pub(crate) fn age_value(headers: &HeaderMap) -> Result<Option<u64>, ()> {
     let mut values = headers.get_all(header::AGE).iter();
     let Some(first) = values.next() else {
-        return 0;
+        return Ok(None);
     };
-    let parse = |v: &HeaderValue| -> Option<u64> {
-        let text = v.to_str().ok()?.trim();
-        let first = text.split(',').next()?.trim();
-        if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        Some(first.parse::<u64>().unwrap_or(1 << 31).min(1 << 31))
-    };
-    parse(first).unwrap_or(0)
+    if values.next().is_some() {
+        return Err(());
+    }
+    let text = first.to_str().map_err(|_| ())?.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &text[digits..];
+    let glued = rest
+        .strip_prefix(',')
+        .is_some_and(|r| r.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+    if digits == 0 || !(rest.is_empty() || glued) {
+        return Err(());
+    }
+    Ok(Some(
+        text[..digits]
+            .parse::<u64>()
+            .unwrap_or(1 << 31)
+            .min(1 << 31),
+    ))
 }
 
 /// What RFC 9111 §4.2 makes of a response received at `response_ms` for a request sent at
@@ -307,13 +322,18 @@ pub(crate) fn timing(
     };
     let date_secs = date.unwrap_or(response_secs);
     let apparent_ms = response_secs.saturating_sub(date_secs).saturating_mul(1000);
-    let corrected_age_ms = age_value(headers)
+    let age = age_value(headers);
+    let corrected_age_ms = age
+        .unwrap_or(None)
+        .unwrap_or(0)
         .saturating_mul(1000)
         .saturating_add(response_ms.saturating_sub(request_ms));
     let initial_age_ms = apparent_ms.max(corrected_age_ms);
     let born_ms = response_ms.saturating_sub(initial_age_ms);
 
-    let lifetime_secs = if let Some(s_maxage) = directives.s_maxage {
+    let lifetime_secs = if age.is_err() {
+        0
+    } else if let Some(s_maxage) = directives.s_maxage {
         s_maxage.secs()
     } else if let Some(max_age) = directives.max_age {
         max_age.secs()
@@ -354,6 +374,14 @@ fn heuristic(
     }
 }
 
+/// Statuses whose caching rules this cache implements (RFC 9110 §15).
+fn understood(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 300 | 301 | 302 | 303 | 307 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
 /// Whether a shared cache may store this response to a GET (RFC 9111 §3, §3.5).
 pub(crate) fn storable(
     method: &Method,
@@ -363,7 +391,16 @@ pub(crate) fn storable(
     headers: &HeaderMap,
     directives: &ResponseDirectives,
 ) -> bool {
-    if method != Method::GET || request.no_store || directives.no_store || directives.private {
+    if method != Method::GET || request.no_store || directives.private {
+        return false;
+    }
+    // RFC 9111 §5.2.2.3: with `must-understand`, a status whose caching rules the cache
+    // knows is stored whatever `no-store` says; any other is not.
+    if directives.must_understand {
+        if !understood(status) {
+            return false;
+        }
+    } else if directives.no_store {
         return false;
     }
     // Final statuses only; partial content and 304 are not whole responses to keep.
@@ -537,10 +574,18 @@ mod tests {
 
     #[test]
     fn age_parsing() {
-        assert_eq!(age_value(&headers(&[("age", "10")])), 10);
-        assert_eq!(age_value(&headers(&[("age", "-1")])), 0);
-        assert_eq!(age_value(&headers(&[("age", "1.5")])), 0);
-        assert_eq!(age_value(&headers(&[("age", "99999999999")])), 1 << 31);
+        assert_eq!(age_value(&headers(&[("age", "10")])), Ok(Some(10)));
+        assert_eq!(age_value(&headers(&[("age", "-1")])), Err(()));
+        assert_eq!(age_value(&headers(&[("age", "1.5")])), Err(()));
+        assert_eq!(age_value(&headers(&[("age", "0, 0")])), Err(()));
+        assert_eq!(age_value(&headers(&[("age", "7;a=1")])), Err(()));
+        assert_eq!(age_value(&headers(&[("age", "0,7200")])), Ok(Some(0)));
+        assert_eq!(age_value(&headers(&[("age", "1"), ("age", "1")])), Err(()));
+        assert_eq!(
+            age_value(&headers(&[("age", "99999999999")])),
+            Ok(Some(1 << 31))
+        );
+        assert_eq!(age_value(&HeaderMap::new()), Ok(None));
     }
 
     #[test]
