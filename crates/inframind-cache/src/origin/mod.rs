@@ -563,6 +563,64 @@ async fn buffer<B: Body>(
 struct Conditional {
     if_none_match: Option<HeaderValue>,
     if_modified_since: Option<u64>,
+    /// A single `bytes` range the stored response can answer (without `If-Range`).
+    range: Option<ByteRange>,
+}
+
+/// `bytes=first-last`, `bytes=first-` or `bytes=-suffix` (RFC 9110 §14.1.2).
+#[derive(Clone, Copy)]
+enum ByteRange {
+    From(u64, Option<u64>),
+    Suffix(u64),
+}
+
+impl ByteRange {
+    fn parse(headers: &HeaderMap) -> Option<Self> {
+        if headers.contains_key(header::IF_RANGE) {
+            return None;
+        }
+        let mut values = headers.get_all(header::RANGE).iter();
+        let value = values.next()?.to_str().ok()?;
+        if values.next().is_some() {
+            return None;
+        }
+        let spec = value.trim().strip_prefix("bytes=")?.trim();
+        if spec.contains(',') {
+            // Several ranges: the whole representation answers them (RFC 9110 §14.2).
+            return None;
+        }
+        let (first, last) = spec.split_once('-')?;
+        let number = |s: &str| -> Option<u64> {
+            let s = s.trim();
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        if first.trim().is_empty() {
+            return number(last).map(Self::Suffix);
+        }
+        let first = number(first)?;
+        let last = if last.trim().is_empty() {
+            None
+        } else {
+            Some(number(last)?)
+        };
+        if last.is_some_and(|l| l < first) {
+            return None;
+        }
+        Some(Self::From(first, last))
+    }
+
+    /// The inclusive byte offsets this range selects from `len` bytes, if satisfiable.
+    fn within(self, len: u64) -> Option<(u64, u64)> {
+        match self {
+            Self::From(first, _) if first >= len => None,
+            Self::From(first, last) => Some((first, last.map_or(len - 1, |l| l.min(len - 1)))),
+            Self::Suffix(0) => None,
+            Self::Suffix(_) if len == 0 => None,
+            Self::Suffix(n) => Some((len.saturating_sub(n), len - 1)),
+        }
+    }
 }
 
 impl Conditional {
@@ -570,6 +628,7 @@ impl Conditional {
         Self {
             if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
             if_modified_since: headers.get(header::IF_MODIFIED_SINCE).and_then(rules::date),
+            range: ByteRange::parse(headers),
         }
     }
 
@@ -607,6 +666,23 @@ fn serve<B: Body>(
     let (code, body) = if envelope.status == StatusCode::OK && conditional.not_modified(&headers) {
         headers.remove(header::CONTENT_LENGTH);
         (StatusCode::NOT_MODIFIED, CacheBody::empty())
+    } else if let Some((first, last)) = conditional
+        .range
+        .filter(|_| envelope.status == StatusCode::OK)
+        .and_then(|range| range.within(envelope.body.len() as u64))
+    {
+        let len = envelope.body.len();
+        let part = envelope.body.slice(first as usize..=last as usize);
+        if let Ok(value) = HeaderValue::try_from(format!("bytes {first}-{last}/{len}")) {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(part.len()));
+        let body = if head {
+            CacheBody::empty()
+        } else {
+            CacheBody::full(part)
+        };
+        (StatusCode::PARTIAL_CONTENT, body)
     } else {
         headers.insert(
             header::CONTENT_LENGTH,
