@@ -1,0 +1,286 @@
+//! The origin-driven mode (`CacheLayerBuilder::origin_driven`): the response's own headers
+//! decide, as RFC 9111 says for a shared cache. Each scenario runs on every store.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{Request, StatusCode};
+use inframind_cache::{CacheHandle, CacheLayer};
+
+fn layer(handle: &CacheHandle) -> CacheLayer {
+    handle
+        .layer()
+        .prefix("origin")
+        .origin_driven()
+        .build()
+        .unwrap()
+}
+
+/// An origin whose every response carries `headers`.
+fn origin_with(headers: &'static [(&'static str, &'static str)]) -> Origin {
+    Origin::new(move |_, n| {
+        let mut reply = Reply::ok(format!("call {n}"));
+        for (name, value) in headers {
+            reply = reply.header(name, *value);
+        }
+        reply
+    })
+}
+
+async fn calls_after_two_gets(handle: &CacheHandle, origin: &Origin, uri: &str) -> u64 {
+    let svc = service(&layer(handle), origin);
+    send(&svc, get(uri)).await;
+    send(&svc, get(uri)).await;
+    origin.calls()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshness_comes_from_the_response_and_there_is_no_default_ttl() {
+    for handle in handles().await {
+        // No freshness, no validator: never reused (the application mode's TTL would).
+        let origin = origin_with(&[]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/none").await, 2);
+        let origin = origin_with(&[("cache-control", "max-age=60")]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/max-age").await, 1);
+        let origin = origin_with(&[("cache-control", "max-age=60, s-maxage=0")]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/s-maxage").await, 2);
+        // Expires against Date; an invalid Expires is already expired.
+        let origin = origin_with(&[
+            ("date", "Wed, 01 Jan 2020 00:00:00 GMT"),
+            ("expires", "Wed, 01 Jan 2020 00:00:00 GMT"),
+        ]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/expired").await, 2);
+        let origin = origin_with(&[("expires", "0")]);
+        assert_eq!(
+            calls_after_two_gets(&handle, &origin, "/expires-0").await,
+            2
+        );
+        let origin = origin_with(&[("expires", "Thu, 01 Jan 2099 00:00:00 GMT")]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/expires").await, 1);
+        // Heuristic freshness from Last-Modified for a 200.
+        let origin = origin_with(&[("last-modified", "Wed, 01 Jan 2020 00:00:00 GMT")]);
+        assert_eq!(
+            calls_after_two_gets(&handle, &origin, "/heuristic").await,
+            1
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn age_is_computed_and_an_invalid_age_makes_the_response_stale() {
+    for handle in handles().await {
+        let origin = origin_with(&[("cache-control", "max-age=600"), ("age", "30")]);
+        let svc = service(&layer(&handle), &origin);
+        send(&svc, get("/aged")).await;
+        let hit = send(&svc, get("/aged")).await;
+        assert_eq!(origin.calls(), 1);
+        let age: u64 = hit.headers["age"].to_str().unwrap().parse().unwrap();
+        assert!((30..40).contains(&age), "age {age}");
+        // Upstream age past the lifetime: stale on arrival.
+        let origin = origin_with(&[("cache-control", "max-age=60"), ("age", "120")]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/too-old").await, 2);
+        for age in ["abc", "-1", "1.5", "0, 0"] {
+            let origin = Origin::new(move |_, n| {
+                Reply::ok(format!("call {n}"))
+                    .header("cache-control", "max-age=600")
+                    .header("age", age)
+            });
+            let uri = format!("/bad-age/{}", age.len());
+            assert_eq!(
+                calls_after_two_gets(&handle, &origin, &uri).await,
+                2,
+                "age {age}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_entry_is_validated_and_a_304_updates_its_stored_headers() {
+    for handle in handles().await {
+        let origin = Origin::new(|req: &Request<()>, n| {
+            let validated = req
+                .headers()
+                .get("if-none-match")
+                .is_some_and(|v| v == "\"v1\"");
+            let reply = if validated {
+                Reply::ok("").status(StatusCode::NOT_MODIFIED)
+            } else {
+                Reply::ok("the body")
+            };
+            reply
+                .header("cache-control", "max-age=1")
+                .header("etag", "\"v1\"")
+                .header("x-version", n.to_string())
+        });
+        let svc = service(&layer(&handle), &origin);
+        assert_eq!(send(&svc, get("/doc")).await.text(), "the body");
+        send(&svc, get("/doc")).await;
+        assert_eq!(origin.calls(), 1);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let validated = send(&svc, get("/doc")).await;
+        assert_eq!(origin.calls(), 2, "a conditional request");
+        assert_eq!(validated.status, StatusCode::OK);
+        assert_eq!(validated.text(), "the body", "the stored body");
+        assert_eq!(validated.headers["x-version"], "2", "updated from the 304");
+        // Fresh again after the 304, with the updated header.
+        let hit = send(&svc, get("/doc")).await;
+        assert_eq!(origin.calls(), 2);
+        assert_eq!(hit.headers["x-version"], "2");
+        // The client's own conditional is answered from the entry.
+        let mut conditional = get("/doc");
+        conditional
+            .headers_mut()
+            .insert("if-none-match", "\"v1\"".parse().unwrap());
+        assert_eq!(
+            send(&svc, conditional).await.status,
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(origin.calls(), 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdn_cache_control_overrides_cache_control() {
+    for handle in handles().await {
+        let origin = origin_with(&[
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=60"),
+        ]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/cdn-keep").await, 1);
+        let origin = origin_with(&[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "no-store"),
+        ]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/cdn-drop").await, 2);
+        // A field the layer is not told to obey changes nothing.
+        let layer = handle
+            .layer()
+            .prefix("origin")
+            .origin_driven()
+            .targeted_cache_control([])
+            .build()
+            .unwrap();
+        let origin = origin_with(&[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "no-store"),
+        ]);
+        let svc = service(&layer, &origin);
+        send(&svc, get("/cdn-ignored")).await;
+        send(&svc, get("/cdn-ignored")).await;
+        assert_eq!(origin.calls(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vary_keeps_one_variant_per_request_header_value() {
+    for handle in handles().await {
+        let origin = Origin::new(|req: &Request<()>, n| {
+            let lang = req
+                .headers()
+                .get("accept-language")
+                .map_or("none", |v| v.to_str().unwrap());
+            Reply::ok(format!("{lang} {n}"))
+                .header("cache-control", "max-age=60")
+                .header("vary", "Accept-Language")
+        });
+        let svc = service(&layer(&handle), &origin);
+        let lang = |value: &str| {
+            let mut req = get("/page");
+            req.headers_mut()
+                .insert("accept-language", value.parse().unwrap());
+            req
+        };
+        assert_eq!(send(&svc, lang("en")).await.text(), "en 1");
+        assert_eq!(send(&svc, lang("fr")).await.text(), "fr 2");
+        assert_eq!(send(&svc, lang("en")).await.text(), "en 1");
+        assert_eq!(send(&svc, lang("fr")).await.text(), "fr 2");
+        assert_eq!(origin.calls(), 2);
+        // Vary: * is never stored.
+        let origin = origin_with(&[("cache-control", "max-age=60"), ("vary", "*")]);
+        assert_eq!(calls_after_two_gets(&handle, &origin, "/star").await, 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_methods_invalidate_and_directives_are_obeyed() {
+    for handle in handles().await {
+        let origin = origin_with(&[("cache-control", "max-age=60")]);
+        let svc = service(&layer(&handle), &origin);
+        send(&svc, get("/item")).await;
+        send(&svc, get("/item")).await;
+        assert_eq!(origin.calls(), 1);
+        // Any method not known to be safe, even one the cache does not know.
+        let req = Request::builder()
+            .method("M-SEARCH")
+            .uri("/item")
+            .body(())
+            .unwrap();
+        send(&svc, req).await;
+        assert_eq!(origin.calls(), 2);
+        send(&svc, get("/item")).await;
+        assert_eq!(origin.calls(), 3, "invalidated");
+
+        // Request no-cache goes to the origin; only-if-cached never does.
+        let mut no_cache = get("/item");
+        no_cache
+            .headers_mut()
+            .insert("cache-control", "no-cache".parse().unwrap());
+        send(&svc, no_cache).await;
+        assert_eq!(origin.calls(), 4);
+        let mut only = get("/never-stored");
+        only.headers_mut()
+            .insert("cache-control", "only-if-cached".parse().unwrap());
+        assert_eq!(send(&svc, only).await.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(origin.calls(), 4);
+
+        for cc in ["private, max-age=60", "no-store, max-age=60"] {
+            let origin =
+                Origin::new(move |_, n| Reply::ok(format!("call {n}")).header("cache-control", cc));
+            let uri = format!("/not-shared/{}", cc.len());
+            assert_eq!(
+                calls_after_two_gets(&handle, &origin, &uri).await,
+                2,
+                "{cc}"
+            );
+        }
+        // An authenticated request shares only what the response allows.
+        let authorized = |uri: &str| {
+            let mut req = get(uri);
+            req.headers_mut()
+                .insert("authorization", "Bearer x".parse().unwrap());
+            req
+        };
+        let origin = origin_with(&[("cache-control", "max-age=60")]);
+        let svc = service(&layer(&handle), &origin);
+        send(&svc, authorized("/auth")).await;
+        send(&svc, authorized("/auth")).await;
+        assert_eq!(origin.calls(), 2);
+        let origin = origin_with(&[("cache-control", "public, max-age=60")]);
+        let svc = service(&layer(&handle), &origin);
+        send(&svc, authorized("/auth-public")).await;
+        send(&svc, authorized("/auth-public")).await;
+        assert_eq!(origin.calls(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_reads_gets_the_stored_response() {
+    for handle in handles().await {
+        let origin = origin_with(&[("cache-control", "max-age=60")]);
+        let svc = service(&layer(&handle), &origin);
+        assert_eq!(send(&svc, get("/burst")).await.text(), "call 1");
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let svc = svc.clone();
+                tokio::spawn(async move { send(&svc, get("/burst")).await.text() })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), "call 1");
+        }
+        assert_eq!(origin.calls(), 1);
+    }
+}
