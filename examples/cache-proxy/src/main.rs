@@ -25,7 +25,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    tracing::info!(listen = %cli.listen, origin = %cli.origin, store = %cli.store, "cache-proxy listening");
+    // The store's kind only: a Redis URL may carry a password.
+    let store = if cli.store == "memory" {
+        "memory"
+    } else {
+        "redis"
+    };
+    tracing::info!(listen = %cli.listen, origin = %cli.origin, store, "cache-proxy listening");
     tokio::select! {
         result = cache_proxy::serve(listener, cli) => {
             if let Err(error) = result {

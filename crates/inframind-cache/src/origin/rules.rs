@@ -235,10 +235,7 @@ impl RequestDirectives {
                 "max-age" => out.max_age = seconds().map(Seconds::secs),
                 "min-fresh" => out.min_fresh = seconds().map(Seconds::secs),
                 "max-stale" => {
-                    out.max_stale = Some(match seconds() {
-                        None => None,
-                        Some(s) => Some(s.secs()),
-                    });
+                    out.max_stale = Some(seconds().map(Seconds::secs));
                 }
                 _ => {}
             }
