@@ -284,3 +284,61 @@ async fn a_burst_of_concurrent_reads_gets_the_stored_response() {
         assert_eq!(origin.calls(), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_leaves_the_next_one_unharmed() {
+    for handle in handles().await {
+        let origin = Origin::new(|_, n| {
+            let reply = Reply::ok(format!("call {n}")).header("cache-control", "max-age=60");
+            // The first answer is slow: its request is dropped before it arrives.
+            if n == 1 {
+                reply.delay(Duration::from_millis(500))
+            } else {
+                reply
+            }
+        });
+        let svc = service(&layer(&handle), &origin);
+        let dropped = tokio::time::timeout(Duration::from_millis(50), send(&svc, get("/slow")));
+        assert!(dropped.await.is_err(), "the first request was cancelled");
+        assert_eq!(send(&svc, get("/slow")).await.text(), "call 2");
+        assert_eq!(send(&svc, get("/slow")).await.text(), "call 2", "stored");
+        assert_eq!(origin.calls(), 2);
+    }
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_fails_open_and_stored_responses_return_after_it() {
+    let mut server = inframind_test_support::RedisServer::start().expect("redis-server");
+    let store = inframind_cache::RedisStore::builder(server.url())
+        .timeout(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let handle = CacheHandle::new(store);
+    let origin = origin_with(&[("cache-control", "max-age=600")]);
+    let svc = service(&layer(&handle), &origin);
+    send(&svc, get("/a")).await;
+    assert_eq!(send(&svc, get("/a")).await.x_cache(), "HIT");
+
+    server.stop();
+    for i in 0..5 {
+        let got = send(&svc, get("/a")).await;
+        assert_eq!(got.status, StatusCode::OK, "request {i} during the outage");
+        assert_eq!(got.x_cache(), "MISS");
+    }
+    assert_eq!(origin.calls(), 6);
+    assert!(handle.stats().store_errors >= 5);
+
+    server.restart().expect("restart redis-server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = send(&svc, get("/a")).await;
+        assert_eq!(got.status, StatusCode::OK);
+        if got.x_cache() == "HIT" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "hits never resumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
