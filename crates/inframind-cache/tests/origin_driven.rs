@@ -342,3 +342,75 @@ async fn a_redis_outage_fails_open_and_stored_responses_return_after_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One step of the model check: a read of a path (in a language), or a write to it.
+#[derive(Debug, Clone)]
+enum Step {
+    Get { path: u8, lang: u8 },
+    Post { path: u8 },
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0u8..3, 0u8..2).prop_map(|(path, lang)| Step::Get { path, lang }),
+        1 => (0u8..3).prop_map(|path| Step::Post { path }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Against a reference model of a shared cache (a set of stored (path, language)
+    /// variants, emptied for a path by a successful write to it), every read is a hit exactly
+    /// when the model holds its variant, and a hit returns what the origin said last time.
+    #[test]
+    fn reads_and_writes_match_a_reference_model(steps in proptest::collection::vec(step(), 1..40)) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let handle = CacheHandle::new(inframind_cache::MemoryStore::new());
+            let origin = Origin::new(|req: &Request<()>, n| {
+                let lang = req
+                    .headers()
+                    .get("accept-language")
+                    .map_or("none", |v| v.to_str().unwrap());
+                Reply::ok(format!("{} {lang} {n}", req.uri().path()))
+                    .header("cache-control", "max-age=600")
+                    .header("vary", "accept-language")
+            });
+            let svc = service(&layer(&handle), &origin);
+            let mut model: std::collections::HashMap<(u8, u8), String> = Default::default();
+            for step in steps {
+                match step {
+                    Step::Get { path, lang } => {
+                        let mut req = get(&format!("/p{path}"));
+                        let language = ["en", "fr"][usize::from(lang)];
+                        req.headers_mut().insert("accept-language", language.parse().unwrap());
+                        let before = origin.calls();
+                        let got = send(&svc, req).await;
+                        let hit = origin.calls() == before;
+                        match model.get(&(path, lang)) {
+                            Some(body) => {
+                                assert!(hit, "{path}/{language}: the model holds it");
+                                assert_eq!(&got.text(), body);
+                            }
+                            None => {
+                                assert!(!hit, "{path}/{language}: the model does not hold it");
+                                model.insert((path, lang), got.text());
+                            }
+                        }
+                    }
+                    Step::Post { path } => {
+                        let req = Request::post(format!("/p{path}")).body(()).unwrap();
+                        assert_eq!(send(&svc, req).await.status, StatusCode::OK);
+                        model.retain(|(p, _), _| *p != path);
+                    }
+                }
+            }
+        });
+    }
+}
