@@ -318,15 +318,18 @@ impl CacheLayerBuilder {
     ///   ([`targeted_cache_control`](Self::targeted_cache_control), RFC 9213) when it has a
     ///   valid one, else `s-maxage`, `max-age`, then `Expires` against `Date`; otherwise a
     ///   tenth of the time since `Last-Modified` (at most a day) for the statuses RFC 9110
-    ///   calls heuristically cacheable. `stale-while-revalidate` and `stale-if-error` on the
-    ///   response open their windows.
+    ///   calls heuristically cacheable. `stale-while-revalidate` on the response serves the
+    ///   stale entry while one background request validates it; `stale-if-error` serves it
+    ///   in place of a `5xx`; and an origin that cannot be reached is answered from a stale
+    ///   entry unless `must-revalidate`, `proxy-revalidate`, `s-maxage` or `no-cache` (or the
+    ///   request's `no-cache`) forbid it (RFC 9111 §4.2.4). Entries stay in the store an hour
+    ///   past their freshness for validation and for these.
     /// - `Age` is computed as RFC 9111 §4.2.3 says (the corrected initial age from `Date`,
     ///   `Age` and the time the request took, plus the time in the cache) and sent on every
     ///   stored response.
     /// - A stale entry (or one stored with `no-cache`) is validated with a conditional
     ///   request (`If-None-Match`, `If-Modified-Since`); a `304` updates the stored headers
-    ///   (all but the body's `Content-*` and `ETag`) and its freshness. Entries with a
-    ///   validator are kept an hour past their freshness for this.
+    ///   (all but the body's `Content-*` and `ETag`) and its freshness.
     /// - Any method but GET, HEAD, OPTIONS and TRACE is forwarded and, when it succeeds,
     ///   invalidates its target and its response's `Location` and `Content-Location`
     ///   (as [`invalidate_on_unsafe`](Self::invalidate_on_unsafe), which this turns on).
@@ -336,7 +339,9 @@ impl CacheLayerBuilder {
     ///   `no-cache`, `must-revalidate`, `proxy-revalidate`, `public` and `s-maxage`; a
     ///   request with `Authorization` shares an entry only when the response allows it
     ///   (`public`, `s-maxage`, `must-revalidate`).
-    /// - Single flight is not used, and every request reads the store.
+    /// - A stored `200` answers a single byte range (`206`).
+    /// - Single flight is not used (but one background validation at a time per key), and
+    ///   every request reads the store.
     ///
     /// ```
     /// # use inframind_cache::{CacheLayer, MemoryStore};

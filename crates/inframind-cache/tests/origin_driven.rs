@@ -414,3 +414,86 @@ proptest::proptest! {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_while_revalidate_answers_at_once_and_refreshes_in_the_background() {
+    for handle in handles().await {
+        let origin = Origin::new(|_, n| {
+            Reply::ok(format!("call {n}"))
+                .header("cache-control", "max-age=1, stale-while-revalidate=60")
+        });
+        let svc = service(&layer(&handle), &origin);
+        assert_eq!(send(&svc, get("/swr")).await.text(), "call 1");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let stale = send(&svc, get("/swr")).await;
+        assert_eq!(stale.text(), "call 1");
+        assert_eq!(stale.x_cache(), "STALE");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = send(&svc, get("/swr")).await;
+            if got.text() == "call 2" && got.x_cache() == "HIT" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never refreshed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(origin.calls(), 2);
+    }
+}
+
+type Answer = Result<http::Response<http_body_util::Full<bytes::Bytes>>, std::io::Error>;
+
+/// An origin that answers once, then cannot be reached.
+fn failing_after_first(
+    cache_control: &'static str,
+) -> impl tower::Service<
+    Request<()>,
+    Response = http::Response<http_body_util::Full<bytes::Bytes>>,
+    Error = std::io::Error,
+    Future = std::future::Ready<Answer>,
+> + Clone {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tower::service_fn(move |_req: Request<()>| {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::ready(if n == 0 {
+            let mut response = http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(b"stored"),
+            ));
+            response
+                .headers_mut()
+                .insert("cache-control", cache_control.parse().unwrap());
+            Ok(response)
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "origin down",
+            ))
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_entry_answers_when_the_origin_cannot_be_reached_unless_forbidden() {
+    for handle in handles().await {
+        let layer = layer(&handle);
+        let svc = inframind_cache::CacheService::new(failing_after_first("max-age=1"), &layer);
+        assert_eq!(send(&svc, get("/down")).await.text(), "stored");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let got = send(&svc, get("/down")).await;
+        assert_eq!(got.text(), "stored");
+        assert_eq!(got.x_cache(), "STALE");
+        assert!(got.cache_status().contains("stale-if-disconnected"));
+
+        for cc in ["max-age=1, must-revalidate", "max-age=1, s-maxage=1"] {
+            let svc = inframind_cache::CacheService::new(failing_after_first(cc), &layer);
+            let uri = format!("/down-forbidden/{}", cc.len());
+            send(&svc, get(&uri)).await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let error = tower::ServiceExt::oneshot(svc.clone(), get(&uri)).await;
+            assert!(
+                error.is_err(),
+                "{cc}: the origin's error, never the stale entry"
+            );
+        }
+    }
+}

@@ -31,9 +31,10 @@ use crate::store::{PutOutcome, now_ms};
 
 use rules::{RequestDirectives, ResponseDirectives};
 
-/// How long the store keeps an entry with a validator past its freshness (and stale
-/// windows), so it can still be revalidated with a conditional request.
-pub(crate) const REVALIDATION_RETENTION: Duration = Duration::from_secs(60 * 60);
+/// How long the store keeps an entry past its freshness (and stale windows): to validate it
+/// with a conditional request, for `max-stale`, and to answer when the origin cannot be
+/// reached.
+pub(crate) const STALE_RETENTION: Duration = Duration::from_secs(60 * 60);
 
 /// The stored header that records which variant (the request header values its `Vary`
 /// names) an entry answers; never sent to clients.
@@ -49,8 +50,8 @@ struct Stored {
 pub(crate) async fn run<S, B, ResBody>(
     config: Arc<Config>,
     handle: CacheHandle,
-    mut inner: S,
-    mut req: Request<B>,
+    inner: S,
+    req: Request<B>,
 ) -> Result<Response<CacheBody<ResBody>>, S::Error>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
@@ -100,9 +101,10 @@ where
             ));
         }
         let over_ms = age_ms.saturating_sub(lifetime_ms);
+        // `s-maxage` carries `proxy-revalidate` for a shared cache (RFC 9111 §5.2.2.10).
+        let may_go_stale = !validate && !cc.must_revalidate && cc.s_maxage.is_none();
         let stale_allowed = !fresh
-            && !validate
-            && !cc.must_revalidate
+            && may_go_stale
             && acceptable_age
             && directives
                 .max_stale
@@ -120,8 +122,54 @@ where
                 status,
             ));
         }
-        stale = Some(stored);
+        // RFC 5861: within its stale-while-revalidate window, the entry answers while one
+        // background request validates it.
+        let revalidate_in_background = !fresh
+            && may_go_stale
+            && acceptable_age
+            && over_ms < stored.envelope.stale_while_revalidate_ms;
+        if revalidate_in_background {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                Counters::add(&counters.stale_hits, 1);
+                let response = serve(
+                    &config,
+                    stored.envelope.clone(),
+                    age_ms,
+                    &conditional,
+                    head,
+                    STALE,
+                    "hit; detail=stale-while-revalidate",
+                );
+                // One validation at a time per key; requests meanwhile get the stale entry.
+                if let Some(leader) = shared.flights.try_lead(&key) {
+                    Counters::add(&counters.misses, 1);
+                    // The background validation is a plain GET, whatever this request was.
+                    let mut background = req;
+                    *background.method_mut() = Method::GET;
+                    let task = forward(Forward {
+                        config: Arc::clone(&config),
+                        handle: handle.clone(),
+                        inner,
+                        req: background,
+                        stale: Some(stored),
+                        may_go_stale: false,
+                        directives: RequestDirectives::default(),
+                        conditional: Conditional::none(),
+                        head: false,
+                        key,
+                        scope,
+                    });
+                    runtime.spawn(async move {
+                        let _ = task.await;
+                        drop(leader);
+                    });
+                }
+                return Ok(response);
+            }
+        }
+        stale = Some((stored, may_go_stale));
     }
+    let stale_permitted = stale.as_ref().is_some_and(|(_, permitted)| *permitted);
     if directives.only_if_cached {
         // RFC 9111 §5.2.1.7: nothing stored that may answer.
         let mut response = Response::new(CacheBody::empty());
@@ -134,6 +182,68 @@ where
     }
 
     Counters::add(&counters.misses, 1);
+    forward(Forward {
+        config,
+        handle: handle.clone(),
+        inner,
+        req,
+        stale: stale.map(|(stored, _)| stored),
+        may_go_stale: stale_permitted,
+        directives,
+        conditional,
+        head,
+        key,
+        scope,
+    })
+    .await
+}
+
+/// A request the stored entries could not answer, on its way to the origin.
+struct Forward<S, B> {
+    config: Arc<Config>,
+    handle: CacheHandle,
+    inner: S,
+    req: Request<B>,
+    /// The stale entry, validated with this request when it has a validator.
+    stale: Option<Stored>,
+    /// Whether the stale entry may answer if the origin cannot be reached.
+    may_go_stale: bool,
+    directives: RequestDirectives,
+    conditional: Conditional,
+    head: bool,
+    key: String,
+    scope: Scope,
+}
+
+/// Sends the request (conditional when a stale entry has validators), updates the entry from
+/// a `304`, stores a storable response, or serves the stale entry when the origin fails and
+/// that is allowed.
+async fn forward<S, B, ResBody>(
+    forward: Forward<S, B>,
+) -> Result<Response<CacheBody<ResBody>>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Send + 'static,
+{
+    let Forward {
+        config,
+        handle,
+        mut inner,
+        mut req,
+        mut stale,
+        may_go_stale,
+        directives,
+        conditional,
+        head,
+        key,
+        scope,
+    } = forward;
+    let shared = &*handle.shared;
+    let counters = &shared.counters;
     let validating = match &stale {
         Some(stored) => add_validators(&mut req, &stored.envelope.headers),
         None => false,
@@ -144,16 +254,32 @@ where
     let response = match inner.call(req).await {
         Ok(response) => response,
         Err(error) => {
-            return match stale.filter(|s| stale_if_error(&config, &s.envelope, now_ms())) {
-                Some(stored) => Ok(serve_stale_if_error(&config, stored, &conditional, head)),
+            // RFC 9111 §4.2.4: a cache that cannot reach the origin may serve stale, unless
+            // the response or the request forbade it.
+            return match stale.filter(|_| may_go_stale) {
+                Some(stored) => Ok(serve_stale_as(
+                    &config,
+                    stored,
+                    &conditional,
+                    head,
+                    "stale-if-disconnected",
+                )),
                 None => Err(error),
             };
         }
     };
     let response_ms = now_ms();
     if response.status().is_server_error() {
-        if let Some(stored) = stale.take_if(|s| stale_if_error(&config, &s.envelope, response_ms)) {
-            return Ok(serve_stale_if_error(&config, stored, &conditional, head));
+        if let Some(stored) =
+            stale.take_if(|s| may_go_stale && stale_if_error(&s.envelope, response_ms))
+        {
+            return Ok(serve_stale_as(
+                &config,
+                stored,
+                &conditional,
+                head,
+                "stale-if-error",
+            ));
         }
     }
     if validating && response.status() == StatusCode::NOT_MODIFIED {
@@ -357,19 +483,18 @@ fn windows(directives: &ResponseDirectives) -> (u64, u64) {
 }
 
 /// Whether a stale entry may answer in place of an origin that failed.
-fn stale_if_error(config: &Config, envelope: &Envelope, now: u64) -> bool {
-    let cc = ResponseDirectives::parse(&envelope.headers, &config.targets);
+/// Whether a stale entry is within its `stale-if-error` window.
+fn stale_if_error(envelope: &Envelope, now: u64) -> bool {
     let age = now.saturating_sub(envelope.stored_at_ms);
-    !cc.must_revalidate
-        && !cc.no_cache
-        && age < envelope.ttl_ms.saturating_add(envelope.stale_if_error_ms)
+    age < envelope.ttl_ms.saturating_add(envelope.stale_if_error_ms)
 }
 
-fn serve_stale_if_error<B: Body>(
+fn serve_stale_as<B: Body>(
     config: &Config,
     stored: Stored,
     conditional: &Conditional,
     head: bool,
+    why: &str,
 ) -> Response<CacheBody<B>> {
     let age = now_ms().saturating_sub(stored.envelope.stored_at_ms);
     serve(
@@ -379,7 +504,7 @@ fn serve_stale_if_error<B: Body>(
         conditional,
         head,
         STALE,
-        "hit; detail=stale-if-error",
+        &format!("hit; detail={why}"),
     )
 }
 
@@ -459,8 +584,6 @@ async fn store(config: &Config, shared: &Shared, entry: &Stored, scope: &Scope) 
         }
         return false;
     }
-    let validators = envelope.headers.contains_key(header::ETAG)
-        || envelope.headers.contains_key(header::LAST_MODIFIED);
     let now = now_ms();
     let left = envelope
         .stored_at_ms
@@ -471,12 +594,7 @@ async fn store(config: &Config, shared: &Shared, entry: &Stored, scope: &Scope) 
                 .max(envelope.stale_if_error_ms),
         )
         .saturating_sub(now);
-    let retention = if validators {
-        REVALIDATION_RETENTION.as_millis() as u64
-    } else {
-        0
-    };
-    let keep_ms = left.saturating_add(retention);
+    let keep_ms = left.saturating_add(STALE_RETENTION.as_millis() as u64);
     if keep_ms == 0 {
         return false;
     }
@@ -624,6 +742,14 @@ impl ByteRange {
 }
 
 impl Conditional {
+    fn none() -> Self {
+        Self {
+            if_none_match: None,
+            if_modified_since: None,
+            range: None,
+        }
+    }
+
     fn of(headers: &HeaderMap) -> Self {
         Self {
             if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
