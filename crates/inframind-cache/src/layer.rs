@@ -333,7 +333,9 @@ impl CacheLayerBuilder {
     /// - Any method but GET, HEAD, OPTIONS and TRACE is forwarded and, when it succeeds,
     ///   invalidates its target and its response's `Location` and `Content-Location`
     ///   (as [`invalidate_on_unsafe`](Self::invalidate_on_unsafe), which this turns on).
-    /// - `Vary` selects among stored variants (`Vary: *` is never stored).
+    /// - `Vary` selects among stored variants (`Vary: *` is never stored); the `Accept-*`
+    ///   preference lists are compared by meaning (member order, case and q-values), other
+    ///   fields as sent.
     /// - Requests: `no-store`, `no-cache` (and `Pragma: no-cache`), `max-age`, `min-fresh`,
     ///   `max-stale` and `only-if-cached` are obeyed. Responses: `no-store`, `private`,
     ///   `no-cache`, `must-revalidate`, `proxy-revalidate`, `public` and `s-maxage`; a

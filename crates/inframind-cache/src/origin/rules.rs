@@ -451,6 +451,15 @@ pub(crate) fn variant_digest(names: &[HeaderName], request: &HeaderMap) -> [u8; 
     for name in names {
         hasher.update(name.as_str().as_bytes());
         hasher.update(b"\0");
+        if let Some(members) = preference_list(name, request) {
+            // The same preferences in any order or case select the same variant.
+            for member in members {
+                hasher.update(member.as_bytes());
+                hasher.update(b",");
+            }
+            hasher.update(b"\0");
+            continue;
+        }
         let mut first = true;
         for value in request.get_all(name) {
             for part in value.as_bytes().split(|&b| b == b',') {
@@ -468,6 +477,41 @@ pub(crate) fn variant_digest(names: &[HeaderName], request: &HeaderMap) -> [u8; 
         hasher.update(b"\0");
     }
     *hasher.finalize().as_bytes()
+}
+
+/// The members of a present, readable `Accept`, `Accept-Charset`, `Accept-Encoding` or
+/// `Accept-Language` (RFC 9110 §12.5), lowercased, each with its q-value, sorted: the field's
+/// meaning without the order and case of equal preferences. `None` for other fields.
+fn preference_list(name: &HeaderName, request: &HeaderMap) -> Option<Vec<String>> {
+    if !matches!(
+        name.as_str(),
+        "accept" | "accept-charset" | "accept-encoding" | "accept-language"
+    ) || !request.contains_key(name)
+    {
+        return None;
+    }
+    let mut members = Vec::new();
+    for value in request.get_all(name) {
+        let text = value.to_str().ok()?;
+        for member in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            let mut parts = member.split(';').map(str::trim);
+            let token = parts.next().unwrap_or("").to_ascii_lowercase();
+            let mut quality = 1000u32;
+            let mut params = Vec::new();
+            for param in parts {
+                match param.split_once('=') {
+                    Some((q, v)) if q.trim().eq_ignore_ascii_case("q") => {
+                        let v: f32 = v.trim().parse().ok()?;
+                        quality = (v.clamp(0.0, 1.0) * 1000.0).round() as u32;
+                    }
+                    _ => params.push(param.to_ascii_lowercase()),
+                }
+            }
+            members.push(format!("{quality:04};{token};{}", params.join(";")));
+        }
+    }
+    members.sort_unstable_by(|a, b| b.cmp(a));
+    Some(members)
 }
 
 /// Headers a cache never stores or forwards from a response: hop-by-hop ones, and the
@@ -567,6 +611,18 @@ mod tests {
             ResponseDirectives::parse(&h, &cdn).max_age,
             Some(Seconds::Valid(5))
         );
+    }
+
+    #[test]
+    fn preference_lists_select_the_same_variant_in_any_order_or_case() {
+        let names = [HeaderName::from_static("accept-language")];
+        let digest = |value: &str| variant_digest(&names, &headers(&[("accept-language", value)]));
+        assert_eq!(digest("en, de"), digest("de, en"));
+        assert_eq!(digest("en, de"), digest("eN,De"));
+        assert_eq!(digest("en;q=0.5, de"), digest("de;q=1.0, EN;q=0.50"));
+        assert_ne!(digest("en;q=0.5, de"), digest("en, de;q=0.5"));
+        assert_ne!(digest("en"), digest("de"));
+        assert_ne!(digest("en"), variant_digest(&names, &HeaderMap::new()));
     }
 
     #[test]
