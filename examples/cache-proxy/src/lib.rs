@@ -275,6 +275,8 @@ pub async fn serve(listener: TcpListener, cli: Cli) -> Result<(), ProxyError> {
                     Ok(response) => {
                         let (mut parts, body) = response.into_parts();
                         strip_hop_by_hop(&mut parts.headers);
+                        // The client's connection is HTTP/1.1 whatever the origin spoke.
+                        parts.version = http::Version::HTTP_11;
                         Response::from_parts(parts, body.boxed_unsync())
                     }
                     Err(error) => {
