@@ -108,6 +108,10 @@ pub(crate) struct Config {
     pub(crate) share_authenticated: bool,
     /// Whether entries record their path scope, and successful unsafe requests drop it.
     pub(crate) invalidate_unsafe: bool,
+    /// The origin-driven mode: the response decides (see `origin`).
+    pub(crate) origin_driven: bool,
+    /// The targeted cache-control fields (RFC 9213) the origin-driven mode obeys, in order.
+    pub(crate) targets: Box<[http::HeaderName]>,
 }
 
 /// Why a request is not handled by the cache.

@@ -89,6 +89,8 @@ pub struct CacheLayerBuilder {
     honour_request_no_cache: bool,
     share_authenticated: bool,
     invalidate_unsafe: bool,
+    origin_driven: bool,
+    targets: Vec<HeaderName>,
 }
 
 impl std::fmt::Debug for CacheLayerBuilder {
@@ -127,6 +129,8 @@ impl CacheLayerBuilder {
             honour_request_no_cache: false,
             share_authenticated: false,
             invalidate_unsafe: true,
+            origin_driven: false,
+            targets: vec![HeaderName::from_static("cdn-cache-control")],
         }
     }
 
@@ -302,6 +306,67 @@ impl CacheLayerBuilder {
         self
     }
 
+    /// Makes the layer an HTTP cache in which the origin decides (RFC 9111, for a shared
+    /// cache), for a service you do not own, such as a caching reverse proxy. The default
+    /// mode, where the application sets a TTL per route, suits services that do not send
+    /// caching headers of their own.
+    ///
+    /// In this mode:
+    /// - There is no default TTL ([`ttl`](Self::ttl), [`stale_while_revalidate`](Self::stale_while_revalidate),
+    ///   [`stale_if_error`](Self::stale_if_error) and [`cacheable_statuses`](Self::cacheable_statuses)
+    ///   are not used). Freshness comes from the response: a targeted field
+    ///   ([`targeted_cache_control`](Self::targeted_cache_control), RFC 9213) when it has a
+    ///   valid one, else `s-maxage`, `max-age`, then `Expires` against `Date`; otherwise a
+    ///   tenth of the time since `Last-Modified` (at most a day) for the statuses RFC 9110
+    ///   calls heuristically cacheable. `stale-while-revalidate` on the response serves the
+    ///   stale entry while one background request validates it; `stale-if-error` serves it
+    ///   in place of a `5xx`; and an origin that cannot be reached is answered from a stale
+    ///   entry unless `must-revalidate`, `proxy-revalidate`, `s-maxage` or `no-cache` (or the
+    ///   request's `no-cache`) forbid it (RFC 9111 §4.2.4). Entries stay in the store an hour
+    ///   past their freshness for validation and for these.
+    /// - `Age` is computed as RFC 9111 §4.2.3 says (the corrected initial age from `Date`,
+    ///   `Age` and the time the request took, plus the time in the cache) and sent on every
+    ///   stored response.
+    /// - A stale entry (or one stored with `no-cache`) is validated with a conditional
+    ///   request (`If-None-Match`, `If-Modified-Since`); a `304` updates the stored headers
+    ///   (all but the body's `Content-*` and `ETag`) and its freshness.
+    /// - Any method but GET, HEAD, OPTIONS and TRACE is forwarded and, when it succeeds,
+    ///   invalidates its target and its response's `Location` and `Content-Location`
+    ///   (as [`invalidate_on_unsafe`](Self::invalidate_on_unsafe), which this turns on).
+    /// - `Vary` selects among stored variants (`Vary: *` is never stored); the `Accept-*`
+    ///   preference lists are compared by meaning (member order, case and q-values), other
+    ///   fields as sent.
+    /// - Requests: `no-store`, `no-cache` (and `Pragma: no-cache`), `max-age`, `min-fresh`,
+    ///   `max-stale` and `only-if-cached` are obeyed. Responses: `no-store`, `private`,
+    ///   `no-cache`, `must-revalidate`, `proxy-revalidate`, `public` and `s-maxage`; a
+    ///   request with `Authorization` shares an entry only when the response allows it
+    ///   (`public`, `s-maxage`, `must-revalidate`).
+    /// - A stored `200` answers a single byte range (`206`).
+    /// - Single flight is not used (but one background validation at a time per key), and
+    ///   every request reads the store.
+    ///
+    /// ```
+    /// # use inframind_cache::{CacheLayer, MemoryStore};
+    /// let layer = CacheLayer::builder(MemoryStore::new())
+    ///     .origin_driven()
+    ///     .build()?;
+    /// # Ok::<(), inframind_cache::CacheError>(())
+    /// ```
+    pub fn origin_driven(mut self) -> Self {
+        self.origin_driven = true;
+        self
+    }
+
+    /// The targeted cache-control fields (RFC 9213) the [origin-driven](Self::origin_driven)
+    /// mode obeys, most specific first: the first the response carries validly replaces its
+    /// `Cache-Control` (and `Expires`) for this cache. Default `CDN-Cache-Control`; give
+    /// your own first (`Inframind-CDN-Cache-Control`, say) to let an origin target this
+    /// cache alone, or none to obey `Cache-Control` only.
+    pub fn targeted_cache_control(mut self, fields: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.targets = fields.into_iter().collect();
+        self
+    }
+
     /// The statuses whose responses are stored. Default 200, 203, 204, 300, 301 and 308.
     pub fn cacheable_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         self.statuses = statuses.into_iter().collect();
@@ -426,7 +491,9 @@ impl CacheLayerBuilder {
             ))?,
             honour_request_no_cache: self.honour_request_no_cache,
             share_authenticated: self.share_authenticated,
-            invalidate_unsafe: self.invalidate_unsafe,
+            invalidate_unsafe: self.invalidate_unsafe || self.origin_driven,
+            origin_driven: self.origin_driven,
+            targets: self.targets.into_boxed_slice(),
             status_name: Arc::from(self.status_name),
             hit_statuses: (0..=self.ttl.as_secs().min(4095))
                 .map(|_| std::sync::OnceLock::new())

@@ -193,6 +193,7 @@ mod layer;
 mod lookup;
 mod miss;
 mod namespace;
+mod origin;
 mod policy;
 mod prepared;
 mod respond;

@@ -64,7 +64,7 @@ pub(crate) fn lookup_namespaces(
 /// The current generations of the request's namespaces (`derived`, else the layer's) and of
 /// `scope` (created to live for the layer's entries), for a fill whose lookup did not give
 /// them.
-async fn current_generations(
+pub(crate) async fn current_generations(
     config: &Config,
     shared: &Shared,
     derived: Option<&[Arc<str>]>,
@@ -97,7 +97,7 @@ async fn current_generations(
 /// Whether `envelope`, computed under `generations`, may still be stored: its path scope
 /// was not dropped while it was computed (an unsafe request in between), and is kept for as
 /// long as the entry.
-async fn scope_unchanged(
+pub(crate) async fn scope_unchanged(
     shared: &Shared,
     scope: Option<&Scope>,
     generations: &[u64],

@@ -104,6 +104,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        if self.config.origin_driven {
+            return self.origin_call(req);
+        }
         let (key, derived) = match self.config.classify(&req) {
             Ok(classified) => (classified.key, classified.namespaces),
             Err(bypass) => {
@@ -201,6 +204,40 @@ fn is_unsafe(method: &Method) -> bool {
 }
 
 impl<S> CacheService<S> {
+    /// The origin-driven mode's request path: reads through `origin`, every other method
+    /// forwarded (and, unless safe, invalidating).
+    fn origin_call<B, ResBody>(
+        &mut self,
+        req: Request<B>,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        B: Send + 'static,
+        ResBody: Body + Send + 'static,
+        ResBody::Data: Send,
+        ResBody::Error: Send + 'static,
+    {
+        let method = req.method();
+        if method == Method::GET || method == Method::HEAD {
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
+            let config = Arc::clone(&self.config);
+            let handle = self.handle.clone();
+            return ResponseFuture::cached(Box::pin(crate::origin::run(
+                config, handle, inner, req,
+            )));
+        }
+        Counters::add(&self.handle.shared.counters.bypasses, 1);
+        let status = self.config.method_bypass_status.clone();
+        if method == Method::OPTIONS || method == Method::TRACE {
+            return ResponseFuture::bypass(self.inner.call(req), BYPASS, status);
+        }
+        // RFC 9111 §4.4: every method not known to be safe invalidates.
+        self.unsafe_request(req, status)
+    }
+
     /// Forwards an unsafe request and, once it succeeds, drops the path scopes of its target
     /// URI and of the same-host URIs its response's `Location` and `Content-Location` name,
     /// before handing the response back (so the client's next read sees its write).
