@@ -110,8 +110,12 @@ fn passing(report: &Value, kind: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Runs the whole suite through a proxy on `store` and checks it against the ratchet.
-async fn holds_the_ratchet(name: &str, store: String, redis_prefix: Option<String>) {
+/// One store's suites run one at a time: the suite's timing tests (pauses of a few seconds,
+/// `max-age=2`) are sensitive to a loaded 2-core machine.
+static ONE_SUITE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs the whole suite through a fresh proxy on `store`: its report.
+async fn suite_report(store: &str, redis_prefix: Option<&str>) -> Value {
     let (_origin, origin) = start_origin();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = listener.local_addr().unwrap();
@@ -120,10 +124,10 @@ async fn holds_the_ratchet(name: &str, store: String, redis_prefix: Option<Strin
         "--origin".to_owned(),
         format!("http://{origin}"),
         "--store".to_owned(),
-        store,
+        store.to_owned(),
     ];
     if let Some(prefix) = redis_prefix {
-        args.extend(["--redis-prefix".to_owned(), prefix]);
+        args.extend(["--redis-prefix".to_owned(), prefix.to_owned()]);
     }
     let cli = cache_proxy::Cli::try_parse_from(args).expect("flags");
     let server = tokio::spawn(cache_proxy::serve(listener, cli));
@@ -132,11 +136,21 @@ async fn holds_the_ratchet(name: &str, store: String, redis_prefix: Option<Strin
         .await
         .unwrap();
     server.abort();
+    report
+}
+
+/// Runs the whole suite through a proxy on `store` and checks it against the ratchet. A run
+/// that falls short is run once more, and a test passes when it passed in either run: the
+/// second run tells a timing flake on a loaded machine (reported) from a regression (fails
+/// both times).
+async fn holds_the_ratchet(name: &str, store: String, redis_prefix: Option<String>) {
+    let _alone = ONE_SUITE_AT_A_TIME.lock().await;
+    let report = suite_report(&store, redis_prefix.as_deref()).await;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("conformance-{name}.json"));
     std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
 
-    let required = passing(&report, "required");
-    let optimal = passing(&report, "optimal");
+    let mut required = passing(&report, "required");
+    let mut optimal = passing(&report, "optimal");
     let ratchet_path = conformance_dir().join("ratchet.json");
     if name == "memory" && std::env::var_os("INFRAMIND_CONFORMANCE_UPDATE").is_some() {
         let ratchet = serde_json::json!({
@@ -158,6 +172,18 @@ async fn holds_the_ratchet(name: &str, store: String, redis_prefix: Option<Strin
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     let floor = ratchet["optimal_passing_at_least"].as_u64().unwrap_or(0) as usize;
+    if !before.is_subset(&required) || optimal.len() < floor {
+        let again = suite_report(&store, redis_prefix.as_deref()).await;
+        let (required_again, optimal_again) =
+            (passing(&again, "required"), passing(&again, "optimal"));
+        let flaky: Vec<&String> = required
+            .symmetric_difference(&required_again)
+            .chain(optimal.symmetric_difference(&optimal_again))
+            .collect();
+        eprintln!("{name}: ran the suite twice; tests that passed in only one run: {flaky:?}");
+        required.extend(required_again);
+        optimal.extend(optimal_again);
+    }
 
     let regressions: Vec<String> = before
         .difference(&required)
