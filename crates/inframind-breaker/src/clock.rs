@@ -26,6 +26,28 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
     fn now(&self) -> Instant;
 }
 
+/// A shared clock, also as a trait object: an application that chooses its clock at start-up
+/// (the system's, or a test's) holds an `Arc<dyn Clock>` and hands clones to every breaker.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use inframind_breaker::{BreakerConfig, Clock, ManualClock};
+///
+/// let manual = ManualClock::new();
+/// let shared: Arc<dyn Clock> = Arc::new(manual.clone());
+/// let config = BreakerConfig::builder().clock(Arc::clone(&shared)).build().unwrap();
+/// # let _ = config;
+/// let t0 = shared.now();
+/// manual.advance(Duration::from_secs(5));
+/// assert_eq!(shared.now() - t0, Duration::from_secs(5));
+/// ```
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+}
+
 /// A clock that moves only when told to, for deterministic tests.
 ///
 /// Clones share the same time.

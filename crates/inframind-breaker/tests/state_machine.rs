@@ -495,3 +495,32 @@ fn registry_clones_share_their_breakers() {
     assert_eq!(b.get("x").unwrap().state(), CircuitState::ForcedOpen);
     assert_eq!(b.snapshot().len(), 1);
 }
+
+#[test]
+fn breakers_sharing_one_clock_object_all_follow_it() {
+    let manual = ManualClock::new();
+    let shared: Arc<dyn inframind_breaker::Clock> = Arc::new(manual.clone());
+    let breakers: Vec<CircuitBreaker> = (0..2)
+        .map(|i| {
+            let config = BreakerConfig::builder()
+                .failure_threshold(1)
+                .recovery_timeout(Duration::from_secs(30))
+                .clock(Arc::clone(&shared))
+                .build()
+                .unwrap();
+            CircuitBreaker::new(format!("shared-{i}"), config)
+        })
+        .collect();
+    for b in &breakers {
+        fail(b, 1);
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(b.try_acquire().is_err(), "open before the timeout");
+    }
+    manual.advance(Duration::from_secs(30));
+    for b in &breakers {
+        b.try_acquire()
+            .expect("a probe after the shared clock moved")
+            .success();
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+}

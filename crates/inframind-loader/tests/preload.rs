@@ -326,3 +326,44 @@ async fn priming_by_key_records_ids_with_no_document() {
     );
     assert_eq!(loader.stats().cache_hits, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relations_left_out_at_run_time_send_no_query() {
+    #[derive(Clone, Debug, Default)]
+    struct Row {
+        id: u32,
+        user_id: Option<u32>,
+        user: Option<User>,
+        recommendations: Vec<Recommendation>,
+    }
+    let users = users();
+    let recs = recommendations();
+    for (with_user, with_recs) in [(true, false), (false, true), (false, false), (true, true)] {
+        let (users_before, recs_before) = (users.queries(), recs.queries());
+        let mut rows: Vec<Row> = (1..=3)
+            .map(|id| Row {
+                id,
+                user_id: Some(id),
+                ..Row::default()
+            })
+            .collect();
+        preload_into(
+            &mut rows,
+            (
+                with_user.then(|| {
+                    One::optional(&users, "_id", |r: &Row| r.user_id).set(|r, u| r.user = u)
+                }),
+                with_recs.then(|| {
+                    Many::new(&recs, "assessment_id", |r: &Row| r.id)
+                        .set(|r, recs| r.recommendations = recs)
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(users.queries() - users_before, u64::from(with_user));
+        assert_eq!(recs.queries() - recs_before, u64::from(with_recs));
+        assert_eq!(rows[1].user.is_some(), with_user);
+        assert_eq!(rows[0].recommendations.len(), if with_recs { 3 } else { 0 });
+    }
+}

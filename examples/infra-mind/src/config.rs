@@ -12,6 +12,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// How handlers load an assessment's relations (user, recommendations, reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelationLoading {
+    /// One query per relation, whatever the number of assessments (`preload_relations`).
+    #[default]
+    Batched,
+    /// One query per assessment and relation, as the spec's "before" code: for the load
+    /// harness's comparison, never for production.
+    NPlusOne,
+}
+
 /// Everything the server reads at start-up. Each flag also reads the environment variable
 /// named beside it; with nothing set the server runs on embedded defaults.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,6 +102,10 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// How relations are loaded: `batched`, or `n-plus-one` to measure what batching saves.
+    #[arg(long, env = "RELATION_LOADING", value_enum, default_value_t = RelationLoading::Batched)]
+    pub relation_loading: RelationLoading,
 }
 
 impl Config {
@@ -113,6 +128,7 @@ impl Config {
             llm_timeout_secs: 30,
             request_timeout_secs: 15,
             log_format: LogFormat::Pretty,
+            relation_loading: RelationLoading::Batched,
         }
     }
 

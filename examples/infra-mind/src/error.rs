@@ -158,26 +158,6 @@ impl From<crate::agents::AgentError> for ApiError {
     }
 }
 
-/// Every code an error body can carry.
-const KNOWN_CODES: [&str; 16] = [
-    "bad_request",
-    "malformed_json",
-    "invalid_id",
-    "validation_failed",
-    "unsupported_media_type",
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "conflict",
-    "payload_too_large",
-    "service_unavailable",
-    "internal_error",
-    "method_not_allowed",
-    "not_ready",
-    "circuit_open",
-    "timeout",
-];
-
 /// The error as it is rendered, kept in the response extensions until the request id is known.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {
@@ -221,23 +201,6 @@ impl ErrorBody {
             message,
             field: None,
         }
-    }
-
-    /// Reads back a body written by [`ApiError`]'s response.
-    pub fn from_json(bytes: &[u8]) -> Option<Self> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-        let error = value.get("error")?;
-        let code = error.get("code")?.as_str()?;
-        // Codes are a closed set; map back to the static name.
-        let code = KNOWN_CODES.iter().find(|known| **known == code)?;
-        Some(Self {
-            code,
-            message: error.get("message")?.as_str()?.to_owned(),
-            field: error
-                .get("field")
-                .and_then(|f| f.as_str())
-                .map(str::to_owned),
-        })
     }
 
     /// The JSON body with the request id.

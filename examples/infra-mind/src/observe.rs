@@ -13,6 +13,9 @@ use crate::domain::{Assessment, Recommendation, Report};
 use crate::llm::chain::{CallObserver, CallRecord};
 use crate::repo::Repository;
 
+/// Who counts as active: a write in the last 7 days (the spec's `users_active`).
+const ACTIVE_WINDOW: time::Duration = time::Duration::days(7);
+
 /// How often `users_total` and `assessments_total` are read from the store.
 pub const GAUGE_REFRESH: Duration = Duration::from_secs(15);
 
@@ -115,8 +118,18 @@ pub fn spawn_business_gauges(repo: Arc<dyn Repository>, metrics: Metrics) {
     });
 }
 
-/// One refresh of `users_total` and `assessments_total`.
+/// One refresh of `users_total`, `users_active` (the last 7 days) and `assessments_total`.
 pub async fn refresh_gauges(repo: &dyn Repository, metrics: &Metrics) {
+    let week_ago = crate::domain::now() - ACTIVE_WINDOW;
+    match repo.active_users(week_ago).await {
+        Ok(active) => {
+            metrics
+                .business()
+                .users_active
+                .set(i64::try_from(active).unwrap_or(i64::MAX));
+        }
+        Err(error) => tracing::debug!(%error, "users_active not refreshed"),
+    }
     match repo.counts().await {
         Ok(counts) => {
             let business = metrics.business();

@@ -12,7 +12,7 @@ use crate::auth::{AdminToken, generate_token};
 use crate::config::Config;
 use inframind_metrics::Metrics;
 
-use crate::llm::chain::{ProviderChain, SharedClock};
+use crate::llm::chain::ProviderChain;
 use crate::observe;
 use crate::repo::memory::MemoryRepository;
 use crate::repo::mongo::{MongoRepository, MongoSettings};
@@ -73,7 +73,7 @@ pub struct Parts {
     /// The metrics registry (the one the store reports to).
     pub metrics: Metrics,
     /// The breakers' clock; `None` is the system clock.
-    pub clock: Option<SharedClock>,
+    pub clock: Option<Arc<dyn inframind_breaker::Clock>>,
 }
 
 impl Parts {

@@ -9,8 +9,9 @@ use inframind_metrics::Metrics;
 
 use crate::auth::AdminToken;
 use crate::config::Config;
+use crate::domain::{Assessment, Include, Related};
 use crate::llm::chain::ProviderChain;
-use crate::repo::Repository;
+use crate::repo::{RepoError, Repository, relations};
 
 /// Cloned into every handler; each field is an `Arc` or cheap to clone.
 #[derive(Debug, Clone)]
@@ -31,4 +32,24 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// When the server started (for uptime).
     pub started_at: Instant,
+}
+
+impl AppState {
+    /// The `include`d relations of `assessments`, loaded as `--relation-loading` says.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn relations(
+        &self,
+        assessments: Vec<Assessment>,
+        include: Include,
+    ) -> Result<Vec<Related>, RepoError> {
+        relations::load(
+            self.repo.as_ref(),
+            self.config.relation_loading,
+            assessments,
+            include,
+        )
+        .await
+    }
 }

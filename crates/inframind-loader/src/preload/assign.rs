@@ -155,6 +155,20 @@ where
     }
 }
 
+/// A relation left out (`None`) leaves the parent's field as it was.
+impl<P, R> Assign<P> for Option<R>
+where
+    P: Sync,
+    R: Assign<P>,
+    <R as Relation<P>>::Output: Default,
+{
+    fn assign(&self, parent: &mut P, output: <R as Relation<P>>::Output) {
+        if let Some(relation) = self {
+            relation.assign(parent, output);
+        }
+    }
+}
+
 macro_rules! tuple_assign {
     ($($R:ident $idx:tt $v:ident),+) => {
         impl<P: Sync, $($R: Assign<P>),+> AssignAll<P> for ($($R,)+) {

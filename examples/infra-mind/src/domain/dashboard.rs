@@ -41,3 +41,49 @@ pub struct Related {
     /// Its reports' metadata, newest first.
     pub reports: Vec<Report>,
 }
+
+/// Which relations of an assessment a request loads: `?include=user,recommendations,reports`
+/// (any subset, comma-separated).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Include {
+    /// The owner.
+    pub user: bool,
+    /// The recommendations.
+    pub recommendations: bool,
+    /// The reports' metadata.
+    pub reports: bool,
+}
+
+impl Include {
+    /// Every relation (`/full`).
+    pub const ALL: Self = Self {
+        user: true,
+        recommendations: true,
+        reports: true,
+    };
+
+    /// The relations' names, as `?include=` spells them.
+    pub const NAMES: [&'static str; 3] = ["user", "recommendations", "reports"];
+
+    /// Parses a comma-separated list of relation names; empty items are ignored.
+    ///
+    /// # Errors
+    /// The first name that is not a relation.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut include = Self::default();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "user" => include.user = true,
+                "recommendations" => include.recommendations = true,
+                "reports" => include.reports = true,
+                other => return Err(other.to_owned()),
+            }
+        }
+        Ok(include)
+    }
+
+    /// Whether no relation is asked for.
+    pub fn is_empty(self) -> bool {
+        self == Self::default()
+    }
+}

@@ -7,7 +7,7 @@ mod report;
 mod user;
 
 pub use assessment::{Assessment, AssessmentStatus, AssessmentUpdate, NewAssessment};
-pub use dashboard::{DashboardCounts, RecentAssessment, Related};
+pub use dashboard::{DashboardCounts, Include, RecentAssessment, Related};
 pub use recommendation::{NewRecommendation, Priority, Recommendation};
 pub use report::{NewReport, Report, ReportFormat, ReportType};
 pub use user::{NewUser, User};

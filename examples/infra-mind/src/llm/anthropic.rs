@@ -1,11 +1,9 @@
 //! An Anthropic messages client (`POST {base}/v1/messages`).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{Completion, LlmError, Prompt, Provider, read_json, transport_error};
+use super::{Completion, Endpoint, LlmError, Prompt, Provider};
 
 /// The `anthropic-version` header the client speaks.
 const API_VERSION: &str = "2023-06-01";
@@ -13,29 +11,13 @@ const API_VERSION: &str = "2023-06-01";
 /// Anthropic's messages API.
 #[derive(Debug, Clone)]
 pub struct Anthropic {
-    client: reqwest::Client,
-    base_url: String,
-    api_key: String,
-    model: String,
-    timeout: Duration,
+    endpoint: Endpoint,
 }
 
 impl Anthropic {
-    /// A client for `base_url` (e.g. `https://api.anthropic.com`).
-    pub fn new(
-        client: reqwest::Client,
-        base_url: &str,
-        api_key: &str,
-        model: &str,
-        timeout: Duration,
-    ) -> Self {
-        Self {
-            client,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
-            model: model.to_owned(),
-            timeout,
-        }
+    /// A client for `endpoint` (base URL such as `https://api.anthropic.com`).
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self { endpoint }
     }
 }
 
@@ -46,26 +28,25 @@ impl Provider for Anthropic {
     }
 
     fn model(&self) -> &str {
-        &self.model
+        self.endpoint.model()
     }
 
     async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
         let body = json!({
-            "model": self.model,
+            "model": self.endpoint.model(),
             "max_tokens": prompt.max_tokens,
             "system": prompt.system,
             "messages": [ { "role": "user", "content": prompt.user } ],
         });
-        let response = self
-            .client
-            .post(format!("{}/v1/messages", self.base_url))
-            .header("x-api-key", &self.api_key)
-            .header("anthropic-version", API_VERSION)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, self.timeout))?;
-        let answer = read_json(response, self.timeout).await?;
+        let authenticate = |request: reqwest::RequestBuilder, key: &str| {
+            request
+                .header("x-api-key", key)
+                .header("anthropic-version", API_VERSION)
+        };
+        let answer = self
+            .endpoint
+            .post_json("/v1/messages", authenticate, &body)
+            .await?;
         let text: String = answer["content"]
             .as_array()
             .ok_or_else(|| LlmError::Malformed("no content array".to_owned()))?

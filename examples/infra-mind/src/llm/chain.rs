@@ -10,18 +10,8 @@ use inframind_breaker::{BreakerConfig, BreakerError, BreakerRegistry, CircuitBre
 use super::anthropic::Anthropic;
 use super::offline::Offline;
 use super::openai::OpenAi;
-use super::{LlmError, Prompt, Provider, http_client};
+use super::{Endpoint, LlmError, Prompt, Provider, http_client};
 use crate::config::Config;
-
-/// A clock shared by every breaker of the chain (tests inject a `ManualClock`).
-#[derive(Debug, Clone)]
-pub struct SharedClock(pub Arc<dyn Clock>);
-
-impl Clock for SharedClock {
-    fn now(&self) -> std::time::Instant {
-        self.0.now()
-    }
-}
 
 /// One finished or refused call, for metrics and logs.
 #[derive(Debug, Clone)]
@@ -97,7 +87,7 @@ impl std::fmt::Debug for ProviderChain {
 }
 
 /// The breaker settings of each provider: openai 5 failures / 60 s, anthropic 3 / 30 s.
-fn breaker_config(name: &str, clock: Option<&SharedClock>) -> BreakerConfig {
+fn breaker_config(name: &str, clock: Option<&Arc<dyn Clock>>) -> BreakerConfig {
     let (failures, open_for) = match name {
         "anthropic" => (3, 30),
         _ => (5, 60),
@@ -106,7 +96,7 @@ fn breaker_config(name: &str, clock: Option<&SharedClock>) -> BreakerConfig {
         .failure_threshold(failures)
         .recovery_timeout(Duration::from_secs(open_for));
     if let Some(clock) = clock {
-        builder = builder.clock(clock.clone());
+        builder = builder.clock(Arc::clone(clock));
     }
     // Both numbers are positive constants, which the builder accepts.
     builder.build().unwrap_or_default()
@@ -118,27 +108,27 @@ impl ProviderChain {
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn from_config(config: &Config, clock: Option<SharedClock>) -> Result<Self, LlmError> {
+    pub fn from_config(config: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Self, LlmError> {
         let timeout = Duration::from_secs(config.llm_timeout_secs.max(1));
         let client = http_client(timeout)?;
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         if let Some(key) = &config.openai_api_key {
-            providers.push(Arc::new(OpenAi::new(
+            providers.push(Arc::new(OpenAi::new(Endpoint::new(
                 client.clone(),
                 &config.openai_base_url,
                 key,
                 &config.openai_model,
                 timeout,
-            )));
+            ))));
         }
         if let Some(key) = &config.anthropic_api_key {
-            providers.push(Arc::new(Anthropic::new(
+            providers.push(Arc::new(Anthropic::new(Endpoint::new(
                 client,
                 &config.anthropic_base_url,
                 key,
                 &config.anthropic_model,
                 timeout,
-            )));
+            ))));
         }
         if providers.is_empty() {
             providers.push(Arc::new(Offline));
@@ -150,7 +140,7 @@ impl ProviderChain {
     pub fn new(
         registry: BreakerRegistry,
         providers: Vec<Arc<dyn Provider>>,
-        clock: Option<&SharedClock>,
+        clock: Option<&Arc<dyn Clock>>,
     ) -> Self {
         let links = providers
             .into_iter()

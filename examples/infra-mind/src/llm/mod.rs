@@ -80,33 +80,78 @@ pub trait Provider: Send + Sync + std::fmt::Debug + 'static {
     async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError>;
 }
 
-/// Maps a reqwest error: timeouts apart, everything is transport.
-pub(crate) fn transport_error(error: &reqwest::Error, timeout: Duration) -> LlmError {
-    if error.is_timeout() {
-        LlmError::Timeout(timeout)
-    } else {
-        LlmError::Transport(error.to_string())
-    }
+/// Where an HTTP provider sends its calls: the shared client, base URL, key, model and the
+/// per-call timeout (for error messages; the client enforces it).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    client: reqwest::Client,
+    base_url: String,
+    api_key: String,
+    model: String,
+    timeout: Duration,
 }
 
-/// Reads a response: non-2xx is [`LlmError::Status`], a body that is not JSON is malformed.
-pub(crate) async fn read_json(
-    response: reqwest::Response,
-    timeout: Duration,
-) -> Result<serde_json::Value, LlmError> {
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(&e, timeout))?;
-    if !status.is_success() {
-        let body = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
-        return Err(LlmError::Status {
-            status: status.as_u16(),
-            body,
-        });
+impl Endpoint {
+    /// An endpoint at `base_url` (a trailing `/` is dropped).
+    pub fn new(
+        client: reqwest::Client,
+        base_url: &str,
+        api_key: &str,
+        model: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            model: model.to_owned(),
+            timeout,
+        }
     }
-    serde_json::from_slice(&bytes).map_err(|e| LlmError::Malformed(e.to_string()))
+
+    /// The model the provider asks for.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// `POST {base}{path}` with `body` as JSON, authenticated by `authenticate` with the key;
+    /// the answer's JSON. A non-2xx is [`LlmError::Status`], a body that is not JSON
+    /// [`LlmError::Malformed`].
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        authenticate: impl FnOnce(reqwest::RequestBuilder, &str) -> reqwest::RequestBuilder,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, LlmError> {
+        let request = self.client.post(format!("{}{path}", self.base_url));
+        let response = authenticate(request, &self.api_key)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+            return Err(LlmError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| LlmError::Malformed(e.to_string()))
+    }
+
+    /// Maps a reqwest error: timeouts apart, everything is transport.
+    fn transport_error(&self, error: &reqwest::Error) -> LlmError {
+        if error.is_timeout() {
+            LlmError::Timeout(self.timeout)
+        } else {
+            LlmError::Transport(error.to_string())
+        }
+    }
 }
 
 /// A client with the per-call timeout, shared by the HTTP providers.

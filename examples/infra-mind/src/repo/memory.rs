@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 
 use super::{RepoError, Repository, complete_counts, parse_id, parse_ids, size_of};
 use crate::domain::{
-    self, Assessment, AssessmentStatus, AssessmentUpdate, DashboardCounts, NewAssessment,
+    self, Assessment, AssessmentStatus, AssessmentUpdate, DashboardCounts, Include, NewAssessment,
     NewRecommendation, NewReport, NewUser, Recommendation, Related, Report, Timestamp, User,
 };
 
@@ -408,25 +408,27 @@ impl Repository for MemoryRepository {
     async fn with_relations(
         &self,
         assessments: Vec<Assessment>,
+        include: Include,
     ) -> Result<Vec<Related>, RepoError> {
         let data = self.data.read();
         let mut related = Vec::with_capacity(assessments.len());
         for assessment in assessments {
             let user = parse_id(&assessment.user_id)
                 .ok()
+                .filter(|_| include.user)
                 .and_then(|id| data.users.get(&id))
                 .map(|(u, _)| u.clone());
             let mut recommendations: Vec<Recommendation> = data
                 .recommendations
                 .values()
-                .filter(|r| r.assessment_id == assessment.id)
+                .filter(|r| include.recommendations && r.assessment_id == assessment.id)
                 .cloned()
                 .collect();
             newest_first(&mut recommendations, |r| (r.created_at, &r.id));
             let mut reports: Vec<Report> = data
                 .reports
                 .values()
-                .filter(|(r, _)| r.assessment_id == assessment.id)
+                .filter(|(r, _)| include.reports && r.assessment_id == assessment.id)
                 .map(|(r, _)| r.clone())
                 .collect();
             newest_first(&mut reports, |r| (r.created_at, &r.id));
@@ -438,6 +440,21 @@ impl Repository for MemoryRepository {
             });
         }
         Ok(related)
+    }
+
+    async fn active_users(&self, since: Timestamp) -> Result<u64, RepoError> {
+        let data = self.data.read();
+        let changed = data
+            .assessments
+            .values()
+            .filter(|a| a.updated_at >= since)
+            .map(|a| a.user_id.as_str());
+        let reported = data
+            .reports
+            .values()
+            .filter(|(r, _)| r.created_at >= since)
+            .map(|(r, _)| r.user_id.as_str());
+        Ok(changed.chain(reported).collect::<HashSet<_>>().len() as u64)
     }
 
     async fn counts(&self) -> Result<DashboardCounts, RepoError> {

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod loaders;
 pub mod memory;
 pub mod mongo;
+pub mod relations;
 
 use std::collections::HashMap;
 
@@ -16,8 +17,8 @@ use async_trait::async_trait;
 use bson::oid::ObjectId;
 
 use crate::domain::{
-    Assessment, AssessmentUpdate, DashboardCounts, NewAssessment, NewRecommendation, NewReport,
-    NewUser, Recommendation, Related, Report, ReportFormat, User,
+    Assessment, AssessmentUpdate, DashboardCounts, Include, NewAssessment, NewRecommendation,
+    NewReport, NewUser, Recommendation, Related, Report, ReportFormat, Timestamp, User,
 };
 
 /// What can go wrong in a store call.
@@ -153,13 +154,21 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
         assessment_ids: &[String],
     ) -> Result<Vec<Report>, RepoError>;
 
-    /// The assessments with their users, recommendations and reports: one query per
-    /// relation whatever the number of assessments (MongoDB: `preload_relations`).
-    async fn with_relations(&self, assessments: Vec<Assessment>)
-    -> Result<Vec<Related>, RepoError>;
+    /// The assessments with the `include`d relations (user, recommendations, reports): one
+    /// query per relation whatever the number of assessments (MongoDB: `preload_relations`).
+    /// Relations left out are `None` or empty and cost no query.
+    async fn with_relations(
+        &self,
+        assessments: Vec<Assessment>,
+        include: Include,
+    ) -> Result<Vec<Related>, RepoError>;
 
     /// The dashboard's totals, in a fixed number of queries.
     async fn counts(&self) -> Result<DashboardCounts, RepoError>;
+
+    /// How many users were active since `since`: created or changed an assessment, or
+    /// generated a report (the `users_active` gauge, over the last 7 days).
+    async fn active_users(&self, since: Timestamp) -> Result<u64, RepoError>;
 
     /// Deletes everything (the `seed --reset` flag and tests).
     async fn reset(&self) -> Result<(), RepoError>;

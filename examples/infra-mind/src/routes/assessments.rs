@@ -9,7 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::domain::{Assessment, AssessmentUpdate, NewAssessment, Recommendation, Report, User};
+use crate::domain::{
+    Assessment, AssessmentUpdate, Include, NewAssessment, Recommendation, Report, User,
+};
 use crate::error::{ApiError, ApiJson};
 use crate::observe;
 use crate::repo::parse_id;
@@ -30,26 +32,99 @@ pub(crate) fn item_router() -> OpenApiRouter<AppState> {
 
 /// Default and largest page of a list.
 pub(crate) const DEFAULT_LIMIT: u64 = 100;
-pub(crate) const MAX_LIMIT: u64 = 1000;
+pub(crate) const MAX_LIMIT: u64 = 10_000;
 
-/// Reads `?limit=N` (1 to 1000, default 100); a bad value is a 422 naming `limit`.
-pub(crate) fn limit_param(query: Option<&str>) -> Result<u64, ApiError> {
-    let Some(query) = query else {
-        return Ok(DEFAULT_LIMIT);
-    };
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key == "limit" {
-            return match value.parse::<u64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::field(
-                    "limit",
-                    format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                )),
-            };
+/// A list's query: `?limit=N` (1 to 10,000, default 100) and
+/// `?include=user,recommendations,reports` (the relations of each item; none by default).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListQuery {
+    pub(crate) limit: u64,
+    pub(crate) include: Include,
+}
+
+impl ListQuery {
+    /// Parses the raw query; a bad value is a 422 naming `limit` or `include`. Other
+    /// parameters are ignored.
+    pub(crate) fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let mut list = Self {
+            limit: DEFAULT_LIMIT,
+            include: Include::default(),
+        };
+        for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match &*key {
+                "limit" => {
+                    list.limit = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::field(
+                                "limit",
+                                format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                            )
+                        })?;
+                }
+                "include" => {
+                    list.include = Include::parse(&value).map_err(|name| {
+                        ApiError::field(
+                            "include",
+                            format!(
+                                "unknown relation {name:?}; include takes a comma-separated list of {}",
+                                Include::NAMES.join(", ")
+                            ),
+                        )
+                    })?;
+                }
+                _ => {}
+            }
         }
+        Ok(list)
     }
-    Ok(DEFAULT_LIMIT)
+}
+
+/// One list item with the relations `?include=` asked for; relations left out are absent.
+#[derive(Debug, Serialize)]
+pub(crate) struct WithRelations {
+    assessment: Assessment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Option<User>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommendations: Option<Vec<Recommendation>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reports: Option<Vec<Report>>,
+}
+
+/// The list answer: plain assessments, or each with its `include`d relations.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum AssessmentList {
+    Plain(Vec<Assessment>),
+    WithRelations(Vec<WithRelations>),
+}
+
+impl AssessmentList {
+    /// Loads the `include`d relations of `assessments` (none: no query).
+    pub(crate) async fn load(
+        state: &AppState,
+        assessments: Vec<Assessment>,
+        include: Include,
+    ) -> Result<Self, ApiError> {
+        if include.is_empty() {
+            return Ok(Self::Plain(assessments));
+        }
+        let related = state.relations(assessments, include).await?;
+        Ok(Self::WithRelations(
+            related
+                .into_iter()
+                .map(|r| WithRelations {
+                    assessment: r.assessment,
+                    user: include.user.then_some(r.user),
+                    recommendations: include.recommendations.then_some(r.recommendations),
+                    reports: include.reports.then_some(r.reports),
+                })
+                .collect(),
+        ))
+    }
 }
 
 fn check_title(title: &str) -> Result<String, ApiError> {
@@ -67,15 +142,22 @@ fn check_title(title: &str) -> Result<String, ApiError> {
     get,
     path = "/api/assessments",
     tag = "assessments",
-    summary = "Assessments, newest first (cached 300 s)",
+    summary = "Assessments, newest first, optionally with their relations (cached 300 s)",
+    params(
+        ("limit" = Option<u64>, Query, description = "Page size, 1 to 10000 (default 100)"),
+        ("include" = Option<String>, Query, description = "Relations of each item: a comma-separated subset of user, recommendations, reports (one query per relation)")
+    ),
     responses((status = 200, description = "OK"), (status = 422, description = "Invalid field (named in error.field)"))
 )]
 async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<Assessment>>, ApiError> {
-    let limit = limit_param(query.as_deref())?;
-    Ok(Json(state.repo.list_assessments(Some(limit)).await?))
+) -> Result<Json<AssessmentList>, ApiError> {
+    let ListQuery { limit, include } = ListQuery::parse(query.as_deref())?;
+    let assessments = state.repo.list_assessments(Some(limit)).await?;
+    Ok(Json(
+        AssessmentList::load(&state, assessments, include).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -198,15 +280,15 @@ struct Full {
     responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 404, description = "Not found"))
 )]
 /// Four queries whatever the number of related rows: the assessment, then its user,
-/// recommendations and reports through `Repository::with_relations` (one query each).
+/// recommendations and reports through `AppState::relations` (one query each, unless the
+/// server runs `--relation-loading n-plus-one`).
 async fn full(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Full>, ApiError> {
     let assessment = find(&state, &id).await?;
     let related = state
-        .repo
-        .with_relations(vec![assessment])
+        .relations(vec![assessment], Include::ALL)
         .await?
         .pop()
         .ok_or_else(|| ApiError::Internal("with_relations dropped the assessment".to_owned()))?;

@@ -3,7 +3,7 @@
 //!
 //! | route | namespace | TTL |
 //! |---|---|---|
-//! | `GET /api/assessments` | `assessments:list` | 300 s |
+//! | `GET /api/assessments` (any `?limit=`, `?include=`) | `assessments:list` | 300 s |
 //! | `GET /api/assessments/{id}`, `/full` | `assessments:{id}` (from the path) | 300 s |
 //! | `GET /api/users/{user_id}/assessments` | `assessments:user`, per requesting user | 60 s |
 //! | `GET /api/recommendations` | `recommendations:list` | 300 s |
@@ -164,13 +164,22 @@ pub(crate) async fn assessment_changed(cache: &CacheHandle, id: &str, deleted: b
     invalidate(cache, &for_assessment(id, &also)).await;
 }
 
-/// After recommendations are written for assessment `id`: its `/full` lists them, and the
-/// recommendation list.
+/// After recommendations are written for assessment `id`: its `/full` lists them, as do the
+/// recommendation list and the assessment lists read with `?include=recommendations`.
 pub(crate) async fn recommendations_changed(cache: &CacheHandle, id: &str) {
-    invalidate(cache, &for_assessment(id, &["recommendations"])).await;
+    invalidate(
+        cache,
+        &for_assessment(id, &["recommendations", ASSESSMENT_LIST, ASSESSMENT_USER]),
+    )
+    .await;
 }
 
-/// After a report is written for assessment `id` (its `/full` lists reports).
+/// After a report is written for assessment `id`: its `/full` and the assessment lists read
+/// with `?include=reports` list reports.
 pub(crate) async fn report_created(cache: &CacheHandle, id: &str) {
-    invalidate(cache, &for_assessment(id, &[])).await;
+    invalidate(
+        cache,
+        &for_assessment(id, &[ASSESSMENT_LIST, ASSESSMENT_USER]),
+    )
+    .await;
 }

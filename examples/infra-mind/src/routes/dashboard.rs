@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::{DashboardCounts, RecentAssessment};
+use crate::domain::{DashboardCounts, Include, RecentAssessment};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -32,15 +32,19 @@ struct Dashboard {
     responses((status = 200, description = "OK"))
 )]
 /// A fixed number of queries: the counts, the recent page, and one query per relation of
-/// the recent page (users, recommendations, reports) through `Repository::with_relations`.
+/// the recent page (users, recommendations) through `AppState::relations`.
 async fn dashboard(State(state): State<AppState>) -> Result<Json<Dashboard>, ApiError> {
     let (counts, recent) = tokio::try_join!(
         state.repo.counts(),
         state.repo.list_assessments(Some(RECENT))
     )?;
+    let owners_and_recommendations = Include {
+        user: true,
+        recommendations: true,
+        reports: false,
+    };
     let recent_assessments = state
-        .repo
-        .with_relations(recent)
+        .relations(recent, owners_and_recommendations)
         .await?
         .into_iter()
         .map(|related| RecentAssessment {

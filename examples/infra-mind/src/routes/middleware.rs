@@ -11,22 +11,17 @@ use crate::error::{ErrorBody, RETRY_AFTER_SECS};
 use crate::telemetry::REQUEST_ID_HEADER;
 
 /// The request id of a request (set by `SetRequestIdLayer` before anything else runs).
-fn request_id(request: &Request) -> String {
+fn request_id(request: &Request) -> &str {
     request
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_owned()
 }
 
 /// The span every log line of a request is written in, so each line carries the request id.
 pub(crate) fn request_span(request: &http::Request<Body>) -> Span {
-    let id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let id = request_id(request);
     tracing::info_span!(
         "request",
         request_id = %id,
@@ -52,22 +47,19 @@ pub(crate) async fn attach_loaders(
 pub(crate) async fn render_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let id = request_id(&request);
+    let id = request_id(&request).to_owned();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let (mut parts, body) = response.into_parts();
-    let error = match parts.extensions.remove::<ErrorBody>() {
-        Some(error) => error,
-        // Error bodies are small; one that is not ours (or too big) is replaced.
-        None => match axum::body::to_bytes(body, 64 * 1024).await {
-            Ok(bytes) => ErrorBody::from_json(&bytes),
-            Err(_) => None,
-        }
-        .unwrap_or_else(|| ErrorBody::for_status(status, method.as_str(), &path)),
-    };
+    let (mut parts, _) = response.into_parts();
+    // Handlers' errors carry their `ErrorBody` (the cache layer keeps response extensions);
+    // anything else (router, tower-http) gets the body its status implies.
+    let error = parts
+        .extensions
+        .remove::<ErrorBody>()
+        .unwrap_or_else(|| ErrorBody::for_status(status, method.as_str(), &path));
     // tower-http's timeout answers 408 by default; the contract says 503 with Retry-After.
     if status == StatusCode::REQUEST_TIMEOUT {
         parts.status = StatusCode::SERVICE_UNAVAILABLE;

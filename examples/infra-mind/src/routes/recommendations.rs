@@ -13,7 +13,7 @@ use crate::auth::AuthUser;
 use crate::domain::{NewRecommendation, Recommendation};
 use crate::error::{ApiError, ApiJson};
 use crate::observe;
-use crate::routes::assessments::{find, limit_param};
+use crate::routes::assessments::{ListQuery, find};
 use crate::routes::cache;
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Recommendation>>, ApiError> {
-    let limit = limit_param(query.as_deref())?;
+    let ListQuery { limit, .. } = ListQuery::parse(query.as_deref())?;
     Ok(Json(state.repo.list_recommendations(Some(limit)).await?))
 }
 

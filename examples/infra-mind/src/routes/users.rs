@@ -1,7 +1,7 @@
 //! Users: sign-up (the token is shown once), listing, `me`, and a user's assessments.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -9,10 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AuthUser, generate_token, hash_token};
-use crate::domain::{Assessment, NewUser, User};
+use crate::domain::{NewUser, User};
 use crate::error::{ApiError, ApiJson};
 use crate::repo::loaders::RequestLoaders;
 use crate::repo::parse_id;
+use crate::routes::assessments::{AssessmentList, ListQuery};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -150,8 +151,11 @@ async fn show(
     path = "/api/users/{user_id}/assessments",
     tag = "users",
     summary = "A user's assessments (the owner or the admin; cached 60 s per reader)",
-    params(("user_id" = String, Path, description = "ObjectId hex")),
-    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"))
+    params(
+        ("user_id" = String, Path, description = "ObjectId hex"),
+        ("include" = Option<String>, Query, description = "Relations of each item: a comma-separated subset of user, recommendations, reports (one query per relation)")
+    ),
+    responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"), (status = 422, description = "Invalid field (named in error.field)"))
 )]
 /// A user's assessments: the owner or an admin, anyone else 403.
 async fn assessments(
@@ -159,11 +163,16 @@ async fn assessments(
     AuthUser(caller): AuthUser,
     Extension(loaders): Extension<RequestLoaders>,
     Path(user_id): Path<String>,
-) -> Result<Json<Vec<Assessment>>, ApiError> {
+    RawQuery(query): RawQuery,
+) -> Result<Json<AssessmentList>, ApiError> {
     parse_id(&user_id)?;
+    let ListQuery { include, .. } = ListQuery::parse(query.as_deref())?;
     caller.require_access(&user_id, "list")?;
     if caller.is_admin() && loaders.user(&user_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no user {user_id}")));
     }
-    Ok(Json(state.repo.assessments_by_user(&user_id).await?))
+    let assessments = state.repo.assessments_by_user(&user_id).await?;
+    Ok(Json(
+        AssessmentList::load(&state, assessments, include).await?,
+    ))
 }

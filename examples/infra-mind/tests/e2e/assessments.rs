@@ -120,7 +120,7 @@ async fn lists_are_newest_first_and_limited(app: TestApp) {
     let two = app.get("/api/assessments?limit=2", None).await.body;
     assert_eq!(two.as_array().unwrap().len(), 2);
     assert_eq!(two[0]["id"], ids[0].as_str());
-    for bad in ["0", "1001", "x", "-1"] {
+    for bad in ["0", "10001", "x", "-1"] {
         let answer = app
             .get(&format!("/api/assessments?limit={bad}"), None)
             .await;
@@ -131,6 +131,30 @@ async fn lists_are_newest_first_and_limited(app: TestApp) {
         );
         assert_eq!(answer.body["error"]["field"], "limit");
     }
+    for bad in ["bogus", "user,owner", "USER"] {
+        let answer = app
+            .get(&format!("/api/assessments?include={bad}"), None)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "include={bad}"
+        );
+        assert_eq!(answer.body["error"]["field"], "include");
+    }
+    // Percent-encoded commas, and an empty list is the plain list.
+    let encoded = app
+        .get("/api/assessments?limit=2&include=user%2Creports", None)
+        .await;
+    assert_eq!(encoded.status, StatusCode::OK);
+    assert_eq!(encoded.body[0]["assessment"]["id"], ids[0].as_str());
+    assert!(encoded.body[0].get("recommendations").is_none());
+    assert_eq!(
+        app.get("/api/assessments?limit=2&include=", None)
+            .await
+            .body,
+        two
+    );
 }
 
 async fn ids_are_checked_before_lookups(app: TestApp) {

@@ -2,6 +2,7 @@
 //! `db_queries_total`, and `/full` and the dashboard send the same number of commands for 1
 //! and for 100 related rows.
 
+use infra_mind::config::RelationLoading;
 use infra_mind::domain::{NewRecommendation, NewReport, Priority, ReportFormat, ReportType};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -126,7 +127,52 @@ async fn full_and_dashboard_send_as_many_queries_for_1_as_for_100_related_rows()
         dashboard_one, dashboard_many,
         "dashboard: same commands for 1 and 10 assessments with 100 rows each"
     );
-    assert_eq!(dashboard_one, 8.0, "4 counts, the recent page, 3 relations");
+    assert_eq!(
+        dashboard_one, 7.0,
+        "4 counts, the recent page, its users and recommendations"
+    );
+}
+
+/// `?include=user,recommendations` on `rows` assessments, each with 3 recommendations: the
+/// commands one uncached list sends, and the answer.
+async fn list_with_relations(app: &TestApp, token: &str, rows: usize) -> (f64, serde_json::Value) {
+    for i in 0..rows {
+        let id = app.assessment(token, &format!("Listed {i}")).await;
+        app.repo
+            .create_recommendations(recommendations(&id, 3))
+            .await
+            .unwrap();
+    }
+    commands_for(
+        app,
+        &format!("/api/assessments?limit={rows}&include=user,recommendations"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_with_relations_costs_3_queries_batched_and_1_plus_2n_one_by_one() {
+    for (mode, expected) in [
+        (RelationLoading::Batched, [3.0, 3.0]),
+        (
+            RelationLoading::NPlusOne,
+            [1.0 + 2.0 * 2.0, 1.0 + 2.0 * 30.0],
+        ),
+    ] {
+        for (rows, expected) in [2, 30].into_iter().zip(expected) {
+            let app = TestApp::mongodb_with(|config| config.relation_loading = mode).await;
+            let (user_id, token) = app.user("lister").await;
+            let (sent, body) = list_with_relations(&app, &token, rows).await;
+            assert_eq!(sent, expected, "{mode:?}, {rows} assessments");
+            let items = body.as_array().unwrap();
+            assert_eq!(items.len(), rows);
+            for item in items {
+                assert_eq!(item["user"]["id"], user_id.as_str(), "{item}");
+                assert_eq!(item["recommendations"].as_array().unwrap().len(), 3);
+                assert!(item.get("reports").is_none(), "not included: {item}");
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

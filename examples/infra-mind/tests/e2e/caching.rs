@@ -16,6 +16,7 @@ both_backends!(
     an_etag_revalidates_to_304,
     zstd_clients_get_zstd_bytes,
     logged_in_readers_share_the_catalogue_entries,
+    lists_with_relations_see_every_relation_write,
 );
 
 async fn each_cached_route_misses_then_hits(app: TestApp) {
@@ -364,4 +365,56 @@ async fn logged_in_readers_share_the_catalogue_entries(app: TestApp) {
         "Shared v2"
     );
     assert_eq!(app.get(&path, None).await.body["title"], "Shared v2");
+}
+
+/// `?include=` lists are cached like the plain list, and a recommendation or report write
+/// reaches them: the public list and the per-user listing.
+async fn lists_with_relations_see_every_relation_write(app: TestApp) {
+    let (user_id, token) = app.user("cache-include").await;
+    let id = app.assessment(&token, "With relations").await;
+    let public = "/api/assessments?include=user,recommendations,reports";
+    let own = format!("/api/users/{user_id}/assessments?include=recommendations,reports");
+    let warm = || async {
+        for path in [public, own.as_str()] {
+            app.get(path, Some(&token)).await;
+            let again = app.get(path, Some(&token)).await;
+            assert_eq!(again.header("x-cache"), Some("HIT"), "{path}");
+        }
+    };
+    let item = |body: &serde_json::Value| {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["assessment"]["id"] == id.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} missing from {body}"))
+    };
+    warm().await;
+    let listed = item(&app.get(public, None).await.body);
+    assert_eq!(listed["user"]["id"], user_id.as_str());
+    assert_eq!(listed["recommendations"], json!([]));
+
+    let rec = app.recommendation(&token, &id, "high").await;
+    for path in [public, own.as_str()] {
+        let body = app.get(path, Some(&token)).await.body;
+        assert_eq!(
+            item(&body)["recommendations"][0]["id"],
+            rec.as_str(),
+            "{path}"
+        );
+    }
+
+    warm().await;
+    let report = app
+        .post(
+            &format!("/api/assessments/{id}/reports"),
+            Some(&token),
+            &json!({ "type": "summary", "format": "json" }),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::CREATED);
+    for path in [public, own.as_str()] {
+        let body = app.get(path, Some(&token)).await.body;
+        assert_eq!(item(&body)["reports"][0]["id"], report.body["id"], "{path}");
+    }
 }

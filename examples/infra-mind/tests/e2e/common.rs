@@ -36,6 +36,8 @@ pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
     pub(crate) admin_token: String,
     pub(crate) repo: Arc<dyn Repository>,
+    /// The server's registry (to refresh the business gauges on demand).
+    pub(crate) metrics: inframind_metrics::Metrics,
     pub(crate) client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     pub(crate) task: Option<JoinHandle<std::io::Result<()>>>,
@@ -86,8 +88,14 @@ impl TestApp {
 
     /// A database of its own on the shared MongoDB wire server.
     pub(crate) async fn mongodb() -> Self {
+        Self::mongodb_with(|_| {}).await
+    }
+
+    /// As [`Self::mongodb`], with `configure` applied to the configuration.
+    pub(crate) async fn mongodb_with(configure: impl FnOnce(&mut Config)) -> Self {
         let mongo = inframind_test_support::mongodb();
         let mut config = Config::embedded();
+        configure(&mut config);
         config.mongodb_uri = Some(mongo.uri().to_owned());
         config.mongodb_db = mongo.database().to_owned();
         let redis = inframind_test_support::redis();
@@ -130,6 +138,7 @@ impl TestApp {
     ) -> Self {
         let addr = server.local_addr().expect("bound");
         let admin_token = server.admin_token().to_owned();
+        let metrics = server.state().metrics.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run_until(async {
             let _ = rx.await;
@@ -138,6 +147,7 @@ impl TestApp {
             addr,
             admin_token,
             repo,
+            metrics,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::routing::post;
 use axum::{Json, Router};
 use infra_mind::config::Config;
-use infra_mind::llm::chain::SharedClock;
 use infra_mind::repo::memory::MemoryRepository;
 use infra_mind::startup::{Parts, Server};
 use inframind_breaker::ManualClock;
@@ -162,7 +161,7 @@ async fn app_with_providers(addr: SocketAddr, clock: &ManualClock) -> TestApp {
     config.llm_timeout_secs = 5;
     let repo: Arc<dyn infra_mind::repo::Repository> = Arc::new(MemoryRepository::new());
     let mut parts = Parts::new(Arc::clone(&repo));
-    parts.clock = Some(SharedClock(Arc::new(clock.clone())));
+    parts.clock = Some(Arc::new(clock.clone()));
     let server = Server::with_parts(config, parts).await.unwrap();
     TestApp::spawn(server, repo, None)
 }

@@ -93,6 +93,9 @@ async fn metrics_cover_every_family_that_saw_traffic(app: TestApp) {
         app.get(&format!("/api/assessments/{id}"), None).await;
     }
     app.get("/no/such/route", None).await;
+    // A second user who writes nothing: registered, not active.
+    app.user("idle").await;
+    infra_mind::observe::refresh_gauges(app.repo.as_ref(), &app.metrics).await;
 
     // Prometheus scrapes with the Prometheus text format; promtool reads that one.
     let scrape = app
@@ -159,10 +162,14 @@ async fn metrics_cover_every_family_that_saw_traffic(app: TestApp) {
         !has_positive(&text, "llm_api_calls_total", &["provider=\"openai\""]),
         "no traffic, no series"
     );
-    assert!(
-        text.contains("users_total"),
-        "business gauges are registered"
-    );
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert_eq!(gauge("users_total"), 2.0);
+    assert_eq!(gauge("users_active"), 1.0, "only zed wrote this week");
+    assert_eq!(gauge("assessments_total"), 1.0);
     assert!(
         !text.contains("endpoint=\"/no/such/route\""),
         "raw paths never become labels"

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use infra_mind::config::Config;
+use infra_mind::config::{Config, RelationLoading};
 use infra_mind::domain::{
-    AssessmentStatus, AssessmentUpdate, NewAssessment, NewRecommendation, NewUser, Priority,
+    AssessmentStatus, AssessmentUpdate, Include, NewAssessment, NewRecommendation, NewUser,
+    Priority,
 };
-use infra_mind::repo::Repository;
 use infra_mind::repo::memory::MemoryRepository;
+use infra_mind::repo::{Repository, relations};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -35,7 +36,13 @@ enum Op {
     ListRecommendations,
     ListUsers,
     Counts,
+    ActiveUsers,
     Full(u8),
+    /// A page with the relations picked by the three low bits (user, recommendations, reports).
+    ListWithRelations {
+        limit: u8,
+        include: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,7 +68,9 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::ListRecommendations),
         Just(Op::ListUsers),
         Just(Op::Counts),
+        Just(Op::ActiveUsers),
         (0..6u8).prop_map(Op::Full),
+        (1..5u8, 0..8u8).prop_map(|(limit, include)| Op::ListWithRelations { limit, include }),
     ]
 }
 
@@ -170,16 +179,45 @@ impl Run {
                 Ok(serde_json::to_value(self.repo.list_users().await.unwrap()).unwrap())
             }
             Op::Counts => Ok(serde_json::to_value(self.repo.counts().await.unwrap()).unwrap()),
+            Op::ActiveUsers => {
+                let hour_ago = infra_mind::domain::now() - time::Duration::hours(1);
+                Ok(Value::from(self.repo.active_users(hour_ago).await.unwrap()))
+            }
             Op::Full(assessment) => match Self::id(&self.assessments, *assessment) {
                 None => Ok(Value::Null),
                 Some(id) => match self.repo.get_assessment(&id).await.unwrap() {
                     None => Ok(Value::Null),
                     Some(a) => Ok(serde_json::to_value(
-                        self.repo.with_relations(vec![a]).await.unwrap(),
+                        self.repo
+                            .with_relations(vec![a], Include::ALL)
+                            .await
+                            .unwrap(),
                     )
                     .unwrap()),
                 },
             },
+            Op::ListWithRelations { limit, include } => {
+                let include = Include {
+                    user: include & 1 != 0,
+                    recommendations: include & 2 != 0,
+                    reports: include & 4 != 0,
+                };
+                let page = self
+                    .repo
+                    .list_assessments(Some(u64::from(*limit)))
+                    .await
+                    .unwrap();
+                let mut answers = Vec::new();
+                for mode in [RelationLoading::Batched, RelationLoading::NPlusOne] {
+                    let related = relations::load(self.repo.as_ref(), mode, page.clone(), include)
+                        .await
+                        .unwrap();
+                    answers.push(serde_json::to_value(related).unwrap());
+                }
+                // One query per row gives exactly what one query per relation gives.
+                assert_eq!(answers[0], answers[1], "n-plus-one differs from batched");
+                Ok(answers.swap_remove(0))
+            }
         };
         let mut value = match result {
             Ok(v) => v,

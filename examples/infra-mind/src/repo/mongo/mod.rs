@@ -9,6 +9,7 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 use futures_util::TryStreamExt;
 use inframind_loader::{Many, MongoSource, One, PreloadError, preload_relations};
+use mongodb::action::Find;
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
@@ -22,8 +23,8 @@ use self::documents::{
 };
 use super::{RepoError, Repository, complete_counts, parse_id, parse_ids};
 use crate::domain::{
-    self, Assessment, AssessmentUpdate, DashboardCounts, NewAssessment, NewRecommendation,
-    NewReport, NewUser, Recommendation, Related, Report, User,
+    self, Assessment, AssessmentUpdate, DashboardCounts, Include, NewAssessment, NewRecommendation,
+    NewReport, NewUser, Recommendation, Related, Report, Timestamp, User,
 };
 
 const BACKEND: &str = "mongodb";
@@ -105,12 +106,47 @@ fn newest_first() -> Document {
     doc! { "created_at": -1, "_id": -1 }
 }
 
-fn limit_of(limit: Option<u64>) -> Option<i64> {
-    limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX))
+/// Runs `find` newest first, up to `limit` documents, and converts them.
+async fn newest<T, U>(find: Find<'_, T>, limit: Option<u64>) -> Result<Vec<U>, RepoError>
+where
+    T: DeserializeOwned + Send + Sync + Unpin,
+    U: From<T>,
+{
+    let mut find = find.sort(newest_first());
+    if let Some(limit) = limit {
+        find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+    collect(find.await.map_err(map_err)?).await
 }
 
-fn in_ids(ids: &[ObjectId]) -> Bson {
-    Bson::Array(ids.iter().copied().map(Bson::ObjectId).collect())
+/// `{ field: { $in: ids } }`, or `None` when `ids` is empty (no query to send). Every id is
+/// checked first: a bad one is [`RepoError::InvalidId`].
+fn any_of(field: &str, ids: &[String]) -> Result<Option<Document>, RepoError> {
+    let ids = parse_ids(ids)?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let ids = Bson::Array(ids.into_iter().map(Bson::ObjectId).collect());
+    Ok(Some(doc! { field: { "$in": ids } }))
+}
+
+/// Report metadata only: the document's bytes stay on the server.
+fn without_content() -> Document {
+    doc! { "content": 0 }
+}
+
+/// The document with `_id` `id` (checked first), converted.
+async fn by_id<T, U>(collection: &Collection<T>, id: &str) -> Result<Option<U>, RepoError>
+where
+    T: DeserializeOwned + Send + Sync + Unpin,
+    U: From<T>,
+{
+    let id = parse_id(id)?;
+    let found = collection
+        .find_one(doc! { "_id": id })
+        .await
+        .map_err(map_err)?;
+    Ok(found.map(U::from))
 }
 
 impl MongoRepository {
@@ -141,7 +177,7 @@ impl MongoRepository {
             user_source: MongoSource::new(users),
             recommendation_source: MongoSource::new(recommendations).sort(newest_first()),
             report_source: MongoSource::new(reports)
-                .projection(doc! { "content": 0 })
+                .projection(without_content())
                 .sort(newest_first()),
             users: db.collection("users"),
             assessments: db.collection("assessments"),
@@ -257,37 +293,18 @@ impl Repository for MongoRepository {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, RepoError> {
-        collect(
-            self.users
-                .find(doc! {})
-                .sort(newest_first())
-                .await
-                .map_err(map_err)?,
-        )
-        .await
+        newest(self.users.find(doc! {}), None).await
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, RepoError> {
-        let id = parse_id(id)?;
-        Ok(self
-            .users
-            .find_one(doc! { "_id": id })
-            .await
-            .map_err(map_err)?
-            .map(User::from))
+        by_id(&self.users, id).await
     }
 
     async fn users_by_ids(&self, ids: &[String]) -> Result<Vec<User>, RepoError> {
-        let ids = parse_ids(ids)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        match any_of("_id", ids)? {
+            Some(filter) => collect(self.users.find(filter).await.map_err(map_err)?).await,
+            None => Ok(Vec::new()),
         }
-        let cursor = self
-            .users
-            .find(doc! { "_id": { "$in": in_ids(&ids) } })
-            .await
-            .map_err(map_err)?;
-        collect(cursor).await
     }
 
     async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, RepoError> {
@@ -325,46 +342,23 @@ impl Repository for MongoRepository {
     }
 
     async fn list_assessments(&self, limit: Option<u64>) -> Result<Vec<Assessment>, RepoError> {
-        let mut find = self.assessments.find(doc! {}).sort(newest_first());
-        if let Some(limit) = limit_of(limit) {
-            find = find.limit(limit);
-        }
-        collect(find.await.map_err(map_err)?).await
+        newest(self.assessments.find(doc! {}), limit).await
     }
 
     async fn get_assessment(&self, id: &str) -> Result<Option<Assessment>, RepoError> {
-        let id = parse_id(id)?;
-        let found = self
-            .assessments
-            .find_one(doc! { "_id": id })
-            .await
-            .map_err(map_err)?;
-        Ok(found.map(Assessment::from))
+        by_id(&self.assessments, id).await
     }
 
     async fn assessments_by_ids(&self, ids: &[String]) -> Result<Vec<Assessment>, RepoError> {
-        let ids = parse_ids(ids)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        match any_of("_id", ids)? {
+            Some(filter) => newest(self.assessments.find(filter), None).await,
+            None => Ok(Vec::new()),
         }
-        let cursor = self
-            .assessments
-            .find(doc! { "_id": { "$in": in_ids(&ids) } })
-            .sort(newest_first())
-            .await
-            .map_err(map_err)?;
-        collect(cursor).await
     }
 
     async fn assessments_by_user(&self, user_id: &str) -> Result<Vec<Assessment>, RepoError> {
         let user_id = parse_id(user_id)?;
-        let cursor = self
-            .assessments
-            .find(doc! { "user_id": user_id })
-            .sort(newest_first())
-            .await
-            .map_err(map_err)?;
-        collect(cursor).await
+        newest(self.assessments.find(doc! { "user_id": user_id }), None).await
     }
 
     async fn update_assessment(
@@ -450,40 +444,28 @@ impl Repository for MongoRepository {
         &self,
         limit: Option<u64>,
     ) -> Result<Vec<Recommendation>, RepoError> {
-        let mut find = self.recommendations.find(doc! {}).sort(newest_first());
-        if let Some(limit) = limit_of(limit) {
-            find = find.limit(limit);
-        }
-        collect(find.await.map_err(map_err)?).await
+        newest(self.recommendations.find(doc! {}), limit).await
     }
 
     async fn recommendations_by_assessments(
         &self,
         assessment_ids: &[String],
     ) -> Result<Vec<Recommendation>, RepoError> {
-        let ids = parse_ids(assessment_ids)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        match any_of("assessment_id", assessment_ids)? {
+            Some(filter) => newest(self.recommendations.find(filter), None).await,
+            None => Ok(Vec::new()),
         }
-        let cursor = self
-            .recommendations
-            .find(doc! { "assessment_id": { "$in": in_ids(&ids) } })
-            .sort(newest_first())
-            .await
-            .map_err(map_err)?;
-        collect(cursor).await
     }
 
     async fn recommendation_counts(
         &self,
         assessment_ids: &[String],
     ) -> Result<HashMap<String, u64>, RepoError> {
-        let ids = parse_ids(assessment_ids)?;
-        if ids.is_empty() {
+        let Some(filter) = any_of("assessment_id", assessment_ids)? else {
             return Ok(HashMap::new());
-        }
+        };
         let pipeline = [
-            doc! { "$match": { "assessment_id": { "$in": in_ids(&ids) } } },
+            doc! { "$match": filter },
             doc! { "$group": { "_id": "$assessment_id", "n": { "$sum": 1 } } },
         ];
         let docs: Vec<Document> = self
@@ -524,19 +506,14 @@ impl Repository for MongoRepository {
         let found = self
             .reports
             .find_one(doc! { "_id": id })
-            .projection(doc! { "content": 0 })
+            .projection(without_content())
             .await
             .map_err(map_err)?;
         Ok(found.map(|d| d.split().0))
     }
 
     async fn report_document(&self, id: &str) -> Result<Option<(Report, Vec<u8>)>, RepoError> {
-        let id = parse_id(id)?;
-        let found = self
-            .reports
-            .find_one(doc! { "_id": id })
-            .await
-            .map_err(map_err)?;
+        let found: Option<ReportDoc> = by_id(&self.reports, id).await?;
         Ok(found.map(ReportDoc::split))
     }
 
@@ -544,24 +521,18 @@ impl Repository for MongoRepository {
         &self,
         assessment_ids: &[String],
     ) -> Result<Vec<Report>, RepoError> {
-        let ids = parse_ids(assessment_ids)?;
-        if ids.is_empty() {
+        let Some(filter) = any_of("assessment_id", assessment_ids)? else {
             return Ok(Vec::new());
-        }
-        let cursor = self
-            .reports
-            .find(doc! { "assessment_id": { "$in": in_ids(&ids) } })
-            .projection(doc! { "content": 0 })
-            .sort(newest_first())
-            .await
-            .map_err(map_err)?;
-        let docs: Vec<ReportDoc> = cursor.try_collect().await.map_err(map_err)?;
+        };
+        let find = self.reports.find(filter).projection(without_content());
+        let docs: Vec<ReportDoc> = newest(find, None).await?;
         Ok(docs.into_iter().map(|d| d.split().0).collect())
     }
 
     async fn with_relations(
         &self,
         assessments: Vec<Assessment>,
+        include: Include,
     ) -> Result<Vec<Related>, RepoError> {
         if assessments.is_empty() {
             return Ok(Vec::new());
@@ -572,14 +543,20 @@ impl Repository for MongoRepository {
         let rows = preload_relations(
             assessments,
             (
-                One::new(&self.user_source, "_id", |a: &Assessment| oid(&a.user_id)),
-                Many::new(
-                    &self.recommendation_source,
-                    "assessment_id",
-                    |a: &Assessment| oid(&a.id),
-                ),
-                Many::new(&self.report_source, "assessment_id", |a: &Assessment| {
-                    oid(&a.id)
+                include
+                    .user
+                    .then(|| One::new(&self.user_source, "_id", |a: &Assessment| oid(&a.user_id))),
+                include.recommendations.then(|| {
+                    Many::new(
+                        &self.recommendation_source,
+                        "assessment_id",
+                        |a: &Assessment| oid(&a.id),
+                    )
+                }),
+                include.reports.then(|| {
+                    Many::new(&self.report_source, "assessment_id", |a: &Assessment| {
+                        oid(&a.id)
+                    })
                 }),
             ),
         )
@@ -597,6 +574,23 @@ impl Repository for MongoRepository {
                 reports: reports.into_iter().map(|d| d.split().0).collect(),
             })
             .collect())
+    }
+
+    async fn active_users(&self, since: Timestamp) -> Result<u64, RepoError> {
+        let since = date(since);
+        let (changed, reported) = tokio::try_join!(
+            self.assessments
+                .distinct("user_id", doc! { "updated_at": { "$gte": since } }),
+            self.reports
+                .distinct("user_id", doc! { "created_at": { "$gte": since } }),
+        )
+        .map_err(map_err)?;
+        let users: std::collections::HashSet<ObjectId> = changed
+            .into_iter()
+            .chain(reported)
+            .filter_map(|id| id.as_object_id())
+            .collect();
+        Ok(users.len() as u64)
     }
 
     async fn counts(&self) -> Result<DashboardCounts, RepoError> {
