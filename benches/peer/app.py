@@ -9,7 +9,7 @@ documents `infra-mind seed` writes. The load harness (benches/load) starts it wi
 Endpoints (the same paths and JSON shapes as the Rust server where both have them):
 - GET /api/assessments?limit=N            cached 300 s (fastapi-cache2); with
   `include=user,recommendations,reports` (any subset) the list with relations, each item
-  {"assessment", "user", "recommendations", "reports"}
+  {"assessment", and the relations asked for}
 - GET /api/assessments/{id}/full          the assessment with its user, recommendations, reports
 - GET /api/dashboard                      counts and the 10 newest assessments with owners
 - GET /health
@@ -94,8 +94,7 @@ async def relations_n_plus_one(assessments, include):
     """The spec's BEFORE code: for each assessment, one query per relation."""
     items = []
     for a in assessments:
-        item = {"assessment": out_assessment(a), "user": None, "recommendations": [],
-                "reports": []}
+        item = {"assessment": out_assessment(a)}
         if "user" in include:
             item["user"] = out_user(await db.users.find_one({"_id": a["user_id"]}))
         if "recommendations" in include:
@@ -132,10 +131,17 @@ async def relations_batched(assessments, include):
         many(db.recommendations) if "recommendations" in include else nothing(),
         many(db.reports, REPORT_FIELDS) if "reports" in include else nothing(),
     )
-    return [{"assessment": out_assessment(a), "user": out_user(by_user.get(a["user_id"])),
-             "recommendations": [out_recommendation(r) for r in recs.get(a["_id"], [])],
-             "reports": [out_report(r) for r in reports.get(a["_id"], [])]}
-            for a in assessments]
+    items = []
+    for a in assessments:
+        item = {"assessment": out_assessment(a)}
+        if "user" in include:
+            item["user"] = out_user(by_user.get(a["user_id"]))
+        if "recommendations" in include:
+            item["recommendations"] = [out_recommendation(r) for r in recs.get(a["_id"], [])]
+        if "reports" in include:
+            item["reports"] = [out_report(r) for r in reports.get(a["_id"], [])]
+        items.append(item)
+    return items
 
 
 async def with_relations(assessments, include, loading):

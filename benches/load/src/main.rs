@@ -17,6 +17,7 @@ mod report;
 mod scenarios;
 mod servers;
 mod services;
+mod stack;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -179,7 +180,7 @@ async fn run(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             }
             let harness = std::env::current_exe()?;
             let server = server.unwrap_or_else(|| harness.with_file_name("infra-mind"));
-            let bins = scenarios::Binaries {
+            let bins = stack::Binaries {
                 server,
                 harness,
                 python: python.unwrap_or_else(|| root.join(".venv/bin/python")),
