@@ -72,6 +72,14 @@ enum Cmd {
         #[command(flatten)]
         config: Box<infra_mind::config::Config>,
     },
+    /// Writes the Markdown summary and the plots again from a results file.
+    Report {
+        /// A `load-results.json` written by `all`.
+        results: PathBuf,
+        /// Where to write (default: the results file's folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Runs every scenario and writes the results.
     All {
         /// A few seconds per scenario (checks that everything runs, not speed).
@@ -156,6 +164,21 @@ async fn run(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             bodies,
             redis_url,
         } => servers::serve_ceiling(bind, &bodies, redis_url.as_deref()).await?,
+        Cmd::Report { results, out } => {
+            let parsed: scenarios::Results =
+                serde_json::from_str(&std::fs::read_to_string(&results)?)?;
+            let out = out.unwrap_or_else(|| {
+                results
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), PathBuf::from)
+            });
+            let command = if parsed.settings["mode"] == "ci" {
+                "benches/load/run --ci"
+            } else {
+                "benches/load/run"
+            };
+            report::write(&parsed, &out, command)?;
+        }
         Cmd::Layered { listen, config } => servers::serve_layered(*config, &listen).await?,
         Cmd::All {
             ci,

@@ -406,7 +406,7 @@ pub(crate) fn latency_plot(
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)?;
@@ -475,7 +475,7 @@ pub(crate) fn throughput_plot(
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::MiddleRight)
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)?;
