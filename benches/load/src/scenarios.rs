@@ -303,6 +303,12 @@ async fn list(
             "/api/assessments",
         ),
         Probe::new(
+            "ours: in-process hit, zstd",
+            &stack.ours_memory,
+            "/api/assessments",
+        )
+        .header("accept-encoding", "zstd"),
+        Probe::new(
             "ours: Redis hit, identity",
             &stack.ours_redis,
             "/api/assessments",
