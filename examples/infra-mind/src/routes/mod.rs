@@ -35,11 +35,47 @@ use crate::error::BODY_LIMIT;
 use crate::state::AppState;
 use crate::telemetry::REQUEST_ID_HEADER;
 
+/// How much of the stack [`router_to`] puts around the handlers, innermost first. Each depth
+/// adds one piece to the one before; the load harness (`benches/load`) serves each to measure
+/// what every layer costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum StackDepth {
+    /// The handlers alone (with their request loaders): nothing cached, no server-wide layer.
+    Handlers,
+    /// Adds the per-route response caches.
+    Cache,
+    /// Adds the metrics layer.
+    Metrics,
+    /// Adds panic catching, the body limit and the request timeout.
+    Limits,
+    /// Adds the JSON error rendering.
+    Errors,
+    /// Adds request ids, the tracing span and log line, and CORS: what [`router`] serves.
+    Full,
+}
+
 /// The whole application over `state`.
 ///
 /// # Errors
 /// When a cache layer cannot be built.
 pub fn router(state: AppState) -> Result<Router, CacheError> {
+    router_to(state, StackDepth::Full)
+}
+
+/// The application with its stack cut at `depth` (see [`StackDepth`]); [`router`] is
+/// `router_to(state, StackDepth::Full)`.
+///
+/// # Errors
+/// When a cache layer cannot be built.
+pub fn router_to(state: AppState, depth: StackDepth) -> Result<Router, CacheError> {
+    let cached = |routes: OpenApiRouter<AppState>, cache: inframind_cache::CacheLayer| {
+        if depth >= StackDepth::Cache {
+            routes.layer(cache)
+        } else {
+            routes
+        }
+    };
     let caches = cache::Layers::new(&state.cache)?;
     let attach_loaders =
         axum::middleware::from_fn_with_state(state.clone(), middleware::attach_loaders);
@@ -74,37 +110,49 @@ pub fn router(state: AppState) -> Result<Router, CacheError> {
         // Each cached route gets its own layer; only GET and HEAD are cached, writes on the
         // same paths pass through.
         .merge(
-            users::assessments_router()
-                .layer(caches.assessment_user)
+            cached(users::assessments_router(), caches.assessment_user)
                 .layer(resolve_principal)
                 .route_layer(attach_loaders.clone()),
         )
-        .merge(assessments::list_router().layer(caches.assessment_list))
-        .merge(assessments::item_router().layer(caches.assessment_item))
-        .merge(recommendations::list_router().layer(caches.recommendation_list))
+        .merge(cached(assessments::list_router(), caches.assessment_list))
+        .merge(cached(assessments::item_router(), caches.assessment_item))
+        .merge(cached(
+            recommendations::list_router(),
+            caches.recommendation_list,
+        ))
         .merge(recommendations::generate_router())
         .merge(reports::router().route_layer(attach_loaders))
         .merge(dashboard::router())
         .merge(admin::router())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    let router = api
+    let mut router = api
         // GET (and HEAD) only, as documented; `route_service` would answer every method.
         .route("/metrics", axum::routing::get_service(state.metrics.handler()))
         .route("/openapi.json", openapi::handler(&doc).with_state(()))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    if depth >= StackDepth::Metrics {
         // Inside the router so the `endpoint` label is the matched route template.
-        .layer(MetricsLayer::axum(&state.metrics))
-        .with_state(state)
-        // Innermost first: each `layer` call wraps the router built so far.
-        .layer(
+        router = router.layer(MetricsLayer::axum(&state.metrics));
+    }
+    let mut router = router.with_state(state);
+    // Innermost first: each `layer` call wraps the router built so far.
+    if depth >= StackDepth::Limits {
+        router = router.layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::new())
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout)),
-        )
-        .layer(axum::middleware::from_fn(middleware::render_errors))
-        .layer(
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    timeout,
+                )),
+        );
+    }
+    if depth >= StackDepth::Errors {
+        router = router.layer(axum::middleware::from_fn(middleware::render_errors));
+    }
+    if depth >= StackDepth::Full {
+        router = router.layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(request_id))
@@ -115,5 +163,74 @@ pub fn router(state: AppState) -> Result<Router, CacheError> {
                 )
                 .layer(cors),
         );
+    }
     Ok(router)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::repo::memory::MemoryRepository;
+    use crate::startup::Server;
+
+    async fn get(router: &Router, path: &str) -> axum::response::Response {
+        let request = axum::http::Request::get(path).body(Body::empty()).unwrap();
+        router.clone().oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_depth_adds_its_layer_and_full_is_the_served_router() {
+        let repo = Arc::new(MemoryRepository::with_demo_data().await);
+        let server = Server::with_store(Config::embedded(), repo).await.unwrap();
+        let depths = [
+            StackDepth::Handlers,
+            StackDepth::Cache,
+            StackDepth::Metrics,
+            StackDepth::Limits,
+            StackDepth::Errors,
+            StackDepth::Full,
+        ];
+        for depth in depths {
+            let router = router_to(server.state().clone(), depth).unwrap();
+            let list = get(&router, "/api/assessments").await;
+            assert_eq!(list.status(), StatusCode::OK, "{depth:?}");
+            assert_eq!(
+                list.headers().contains_key("x-cache"),
+                depth >= StackDepth::Cache,
+                "{depth:?}: x-cache"
+            );
+            assert_eq!(
+                list.headers().contains_key(REQUEST_ID_HEADER),
+                depth >= StackDepth::Full,
+                "{depth:?}: request id"
+            );
+            let missing = get(&router, "/no/such/route").await;
+            assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{depth:?}");
+            let body = missing.into_body().collect().await.unwrap().to_bytes();
+            let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            assert_eq!(
+                json.is_some_and(|j| j["error"]["code"].is_string()),
+                depth >= StackDepth::Errors,
+                "{depth:?}: error shape {body:?}"
+            );
+            let scrape = get(&router, "/metrics").await;
+            let text = scrape.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(
+                String::from_utf8_lossy(&text).contains("endpoint=\"/api/assessments\""),
+                depth >= StackDepth::Metrics,
+                "{depth:?}: metrics"
+            );
+        }
+        let served = server.router();
+        let list = get(&served, "/api/assessments").await;
+        assert!(list.headers().contains_key("x-cache"));
+        assert!(list.headers().contains_key(REQUEST_ID_HEADER));
+    }
 }
