@@ -647,6 +647,8 @@ async fn a_memory_store_shared_as_a_trait_object_still_hits_and_invalidates() {
 struct Wrapped {
     inner: MemoryStore,
     lookups: std::sync::atomic::AtomicU64,
+    /// Whether hits may take the store's ready path (else they take the ordinary one).
+    ready: bool,
 }
 
 impl inframind_cache::Store for Wrapped {
@@ -673,7 +675,11 @@ impl inframind_cache::Store for Wrapped {
         self.inner.resolve_namespaces(namespaces)
     }
     fn ready_hit(&self, hit: &inframind_cache::HitRequest<'_>) -> Option<http::Response<Bytes>> {
-        self.inner.ready_hit(hit)
+        if self.ready {
+            self.inner.ready_hit(hit)
+        } else {
+            None
+        }
     }
     fn put_entry<'a>(
         &'a self,
@@ -722,6 +728,7 @@ async fn a_wrapped_memory_store_keeps_the_ready_hit_path() {
     let store = Arc::new(Wrapped {
         inner: MemoryStore::new(),
         lookups: Default::default(),
+        ready: true,
     });
     let handle = inframind_cache::CacheHandle::from_arc(Arc::clone(&store) as _);
     let svc = service(&handle.layer().prefix("wrapped").build().unwrap(), &origin);
@@ -804,4 +811,85 @@ async fn an_entry_with_the_caches_own_headers_stored_is_served_with_fresh_ones()
     let hex: String = etag.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(got.headers["etag"], format!("\"{hex}\""));
     assert_eq!(origin.calls(), 0);
+}
+
+/// A compressed entry's hits take the ready path too (identity clients get the body
+/// decompressed once, when it was stored) and answer exactly as the ordinary path does: for
+/// identity and zstd clients, HEAD, and `If-None-Match` with either representation's tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_entries_hit_ready_as_the_ordinary_path_answers() {
+    let body: String = (0..400)
+        .map(|i| format!("{{\"id\":{i},\"title\":\"assessment {i}\"}},"))
+        .collect();
+    let mut answers = Vec::new();
+    for ready in [true, false] {
+        let reply = body.clone();
+        let origin = Origin::new(move |_, _| Reply::ok(reply.clone()));
+        let store = Arc::new(Wrapped {
+            inner: MemoryStore::new(),
+            lookups: Default::default(),
+            ready,
+        });
+        let handle = inframind_cache::CacheHandle::from_arc(Arc::clone(&store) as _);
+        let layer = handle
+            .layer()
+            .prefix("compressed")
+            .compress_above(256)
+            .build()
+            .unwrap();
+        let svc = service(&layer, &origin);
+        let with = |name: &'static str, value: String| {
+            Request::get("/list").header(name, value).body(()).unwrap()
+        };
+        assert_eq!(send(&svc, get("/list")).await.x_cache(), "MISS");
+        let before = store.lookups.load(Ordering::SeqCst);
+        let identity = send(&svc, get("/list")).await;
+        let zstd = send(&svc, with("accept-encoding", "zstd".into())).await;
+        let tag = |got: &Got| got.headers["etag"].to_str().unwrap().to_owned();
+        let (plain_tag, zstd_tag) = (tag(&identity), tag(&zstd));
+        let got = vec![
+            send(&svc, Request::head("/list").body(()).unwrap()).await,
+            send(&svc, with("if-none-match", plain_tag.clone())).await,
+            send(
+                &svc,
+                Request::get("/list")
+                    .header("accept-encoding", "zstd")
+                    .header("if-none-match", zstd_tag.clone())
+                    .body(())
+                    .unwrap(),
+            )
+            .await,
+            identity,
+            zstd,
+        ];
+        assert_ne!(plain_tag, zstd_tag);
+        assert_eq!(got[3].text(), body, "identity clients get the plain body");
+        assert_eq!(got[4].headers["content-encoding"], "zstd");
+        assert_eq!(zstd::decode_all(&got[4].body[..]).unwrap(), body.as_bytes());
+        assert_eq!(got[1].status, StatusCode::NOT_MODIFIED);
+        assert_eq!(got[2].status, StatusCode::NOT_MODIFIED);
+        if ready {
+            assert_eq!(
+                store.lookups.load(Ordering::SeqCst),
+                before,
+                "every hit was served from the ready entry"
+            );
+        }
+        answers.push(
+            got.into_iter()
+                .map(|mut g| {
+                    // Time moves between the two runs: the seconds left and the age may differ.
+                    let status = g.headers.remove("cache-status").unwrap();
+                    assert!(status.to_str().unwrap().starts_with("inframind; hit; ttl="));
+                    g.headers.remove("age");
+                    (g.status, g.headers, g.body)
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    for (i, (ready, ordinary)) in answers[0].iter().zip(&answers[1]).enumerate() {
+        assert_eq!(ready.0, ordinary.0, "answer {i}: status");
+        assert_eq!(ready.1, ordinary.1, "answer {i}: headers");
+        assert!(ready.2 == ordinary.2, "answer {i}: bodies differ");
+    }
 }

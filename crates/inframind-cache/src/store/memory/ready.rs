@@ -34,8 +34,14 @@ impl MemoryStore {
         let (mut headers, body, status, not_modified, slots_from, ttl_left, age_ms) = self
             .with_live(hit.key, now, |slot| {
                 let entry = slot.prepared.as_ref()?;
-                let head = entry.hit.as_ref()?;
                 let envelope = &entry.envelope;
+                // A compressed entry has a head per representation; zstd clients get the
+                // stored bytes, the others the body decompressed when it was stored.
+                let (head, body) = match (&entry.zstd_hit, &entry.plain) {
+                    (Some(zstd), _) if policy::accepts_zstd(hit.headers) => (zstd, &envelope.body),
+                    (_, Some(plain)) => (entry.hit.as_ref()?, plain),
+                    _ => (entry.hit.as_ref()?, &envelope.body),
+                };
                 let recorded = &envelope.generations;
                 if recorded.len() != cells.len() + usize::from(scope.is_some())
                     || recorded
@@ -55,7 +61,7 @@ impl MemoryStore {
                         .is_some_and(|inm| policy::none_match(inm, head.etag.as_bytes()));
                 Some((
                     head.headers.clone(),
-                    envelope.body.clone(),
+                    body.clone(),
                     envelope.status,
                     not_modified,
                     head.len - 3,
