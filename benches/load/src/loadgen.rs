@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http::{HeaderName, HeaderValue, Request};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -120,6 +120,10 @@ pub(crate) struct Plan {
     pub(crate) duration: Option<Duration>,
     /// Open loop at this many requests per second; `None` is a closed loop.
     pub(crate) rate: Option<f64>,
+    /// The method of every request (GET unless told).
+    pub(crate) method: http::Method,
+    /// The body of every request (empty unless told).
+    pub(crate) body: Bytes,
     /// Headers sent with every request.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// A request not answered within this is counted as an error (and its connection dropped).
@@ -137,10 +141,19 @@ impl Plan {
             requests: None,
             duration: Some(duration),
             rate: None,
+            method: http::Method::GET,
+            body: Bytes::new(),
             headers: Vec::new(),
             timeout: Duration::from_secs(30),
             phases: Vec::new(),
         }
+    }
+
+    /// Sends every request as `method` with `body` (JSON) instead of an empty GET.
+    pub(crate) fn send_json(mut self, method: http::Method, body: &serde_json::Value) -> Self {
+        self.method = method;
+        self.body = Bytes::from(body.to_string());
+        self.header("content-type", "application/json")
     }
 
     /// Adds a header to every request.
@@ -368,7 +381,7 @@ async fn connection(shared: Arc<Shared>) -> Vec<Tally> {
     let plan = &shared.plan;
     let mut tallies = vec![Tally::new(); plan.phases.len() + 1];
     let deadline = plan.duration.map(|d| shared.start + d);
-    let mut sender: Option<SendRequest<Empty<Bytes>>> = None;
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     loop {
         let n = shared.next.fetch_add(1, Ordering::Relaxed);
         if plan.requests.is_some_and(|limit| n >= limit) {
@@ -406,7 +419,7 @@ async fn connection(shared: Arc<Shared>) -> Vec<Tally> {
 
 async fn send(
     shared: &Shared,
-    sender: &mut Option<SendRequest<Empty<Bytes>>>,
+    sender: &mut Option<SendRequest<Full<Bytes>>>,
     n: u64,
 ) -> Result<Outcome, ()> {
     if sender.as_ref().is_none_or(SendRequest::is_closed) {
@@ -416,9 +429,11 @@ async fn send(
         return Err(());
     };
     client.ready().await.map_err(drop)?;
-    let mut request = Request::get(shared.target.path_for(n))
+    let mut request = Request::builder()
+        .method(shared.plan.method.clone())
+        .uri(shared.target.path_for(n))
         .header(http::header::HOST, shared.target.addr.to_string())
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(shared.plan.body.clone()))
         .map_err(drop)?;
     for (name, value) in &shared.plan.headers {
         request.headers_mut().insert(name.clone(), value.clone());
@@ -446,7 +461,7 @@ async fn send(
     })
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, ()> {
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, ()> {
     let stream = TcpStream::connect(addr).await.map_err(drop)?;
     stream.set_nodelay(true).map_err(drop)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

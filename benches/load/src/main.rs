@@ -12,6 +12,7 @@
 // A command-line tool: its results go to stdout.
 #![allow(clippy::print_stdout)]
 
+mod breaker;
 mod loadgen;
 mod report;
 mod scenarios;

@@ -269,6 +269,32 @@ pub(crate) fn markdown(results: &Results, command: &str) -> String {
         }
         out.push('\n');
     }
+    if !results.breaker.is_empty() {
+        let _ = writeln!(
+            out,
+            "## 4. One LLM provider timing out (1 s), with and without breakers (generate, c=8)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| target | requests | req/s | p50 ms | p99 ms | max ms | error rate | calls to the failing provider |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for b in &results.breaker {
+            let s = &b.summary;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.4} | {} |",
+                b.target,
+                s.requests,
+                s.rps,
+                s.p50_ms,
+                s.p99_ms,
+                s.max_ms,
+                s.error_rate(),
+                b.failing_provider_calls
+            );
+        }
+        out.push('\n');
+    }
     if !results.outage.is_empty() {
         let _ = writeln!(
             out,

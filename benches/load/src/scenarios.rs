@@ -119,6 +119,9 @@ pub(crate) struct Results {
     pub(crate) queries: Vec<QueryCount>,
     pub(crate) stampede: Vec<Stampede>,
     pub(crate) outage: Vec<Outage>,
+    /// Scenario 4 (absent from results written before it existed).
+    #[serde(default)]
+    pub(crate) breaker: Vec<crate::breaker::BreakerRun>,
     /// Sizes of the bodies compared (bytes).
     pub(crate) bodies: Vec<(String, usize)>,
     pub(crate) notes: Vec<String>,
@@ -178,6 +181,7 @@ pub(crate) async fn run_all(
         queries: Vec::new(),
         stampede: Vec::new(),
         outage: Vec::new(),
+        breaker: Vec::new(),
         bodies: Vec::new(),
         notes: Vec::new(),
     };
@@ -214,6 +218,8 @@ pub(crate) async fn run_all(
     relations(&stack, &settings, &mut results).await?;
     stampede(&stack, &settings, &mut results).await?;
     outage(&mut stack, &settings, &mut results).await?;
+    let mongo_uri = stack.mongo.uri();
+    crate::breaker::breaker(&bins, &mongo_uri, &logs, &settings, &mut results).await?;
     results.machine = crate::report::machine_with_start(&results.machine);
     Ok(results)
 }

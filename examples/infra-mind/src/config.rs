@@ -96,6 +96,10 @@ pub struct Config {
     )]
     pub anthropic_model: String,
 
+    /// Each LLM provider behind its breaker (`false` only to measure what breakers save).
+    #[arg(long, env = "LLM_BREAKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub llm_breakers: bool,
+
     /// Timeout of one LLM call, in seconds.
     #[arg(long, env = "LLM_TIMEOUT_SECS", default_value_t = 30)]
     pub llm_timeout_secs: u64,
@@ -131,6 +135,7 @@ impl Config {
             anthropic_base_url: "https://api.anthropic.com".to_owned(),
             anthropic_api_key: None,
             anthropic_model: "claude-3-5-haiku-latest".to_owned(),
+            llm_breakers: true,
             llm_timeout_secs: 30,
             request_timeout_secs: 15,
             log_format: LogFormat::Pretty,

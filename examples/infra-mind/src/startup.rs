@@ -149,7 +149,7 @@ impl Server {
         let llm =
             ProviderChain::from_config(&config, clock)?.with_observer(observe::llm_calls(&metrics));
         metrics.observe_breakers(llm.registry().clone());
-        tracing::info!(providers = ?llm.names(), "LLM provider chain");
+        tracing::info!(providers = ?llm.names(), breakers = config.llm_breakers, "LLM provider chain");
         observe::spawn_business_gauges(Arc::clone(&repo), metrics.clone());
         let cache = crate::routes::cache::open(
             config.redis_url.as_deref(),

@@ -67,7 +67,8 @@ pub enum ChainError {
 #[derive(Debug)]
 struct Link {
     provider: Arc<dyn Provider>,
-    breaker: CircuitBreaker,
+    /// `None` when the chain runs without breakers (`LLM_BREAKERS=false`, for comparison).
+    breaker: Option<CircuitBreaker>,
 }
 
 /// Providers in fallback order, each with its breaker.
@@ -133,7 +134,12 @@ impl ProviderChain {
         if providers.is_empty() {
             providers.push(Arc::new(Offline));
         }
-        Ok(Self::new(BreakerRegistry::new(), providers, clock.as_ref()))
+        let chain = Self::new(BreakerRegistry::new(), providers, clock.as_ref());
+        Ok(if config.llm_breakers {
+            chain
+        } else {
+            chain.without_breakers()
+        })
     }
 
     /// A chain over `providers`, registering one breaker per provider in `registry`.
@@ -145,8 +151,10 @@ impl ProviderChain {
         let links = providers
             .into_iter()
             .map(|provider| Link {
-                breaker: registry
-                    .create_breaker(provider.name(), breaker_config(provider.name(), clock)),
+                breaker: Some(
+                    registry
+                        .create_breaker(provider.name(), breaker_config(provider.name(), clock)),
+                ),
                 provider,
             })
             .collect();
@@ -154,6 +162,26 @@ impl ProviderChain {
             links: Arc::new(links),
             registry,
             observer: None,
+        }
+    }
+
+    /// The same providers without breakers: every call tries each provider in turn, however
+    /// often it failed before. For measuring what the breakers save (`LLM_BREAKERS=false`);
+    /// the registry is left empty.
+    #[must_use]
+    pub fn without_breakers(self) -> Self {
+        let links = self
+            .links
+            .iter()
+            .map(|link| Link {
+                provider: Arc::clone(&link.provider),
+                breaker: None,
+            })
+            .collect();
+        Self {
+            links: Arc::new(links),
+            registry: BreakerRegistry::new(),
+            observer: self.observer,
         }
     }
 
@@ -198,14 +226,15 @@ impl ProviderChain {
             let provider = link.provider.as_ref();
             let started = Instant::now();
             let mut tokens = (0, 0);
-            let outcome = link
-                .breaker
-                .call(async {
-                    let completion = provider.complete(prompt).await?;
-                    tokens = (completion.prompt_tokens, completion.completion_tokens);
-                    parse(&completion.text).map_err(LlmError::Malformed)
-                })
-                .await;
+            let attempt = async {
+                let completion = provider.complete(prompt).await?;
+                tokens = (completion.prompt_tokens, completion.completion_tokens);
+                parse(&completion.text).map_err(LlmError::Malformed)
+            };
+            let outcome = match &link.breaker {
+                Some(breaker) => breaker.call(attempt).await,
+                None => attempt.await.map_err(BreakerError::Inner),
+            };
             let mut record = CallRecord {
                 provider: provider.name(),
                 model: provider.model(),

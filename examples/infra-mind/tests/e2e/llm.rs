@@ -151,6 +151,14 @@ async fn fake_providers() -> (Arc<Fake>, SocketAddr) {
 }
 
 async fn app_with_providers(addr: SocketAddr, clock: &ManualClock) -> TestApp {
+    app_with_providers_and(addr, clock, |_| {}).await
+}
+
+async fn app_with_providers_and(
+    addr: SocketAddr,
+    clock: &ManualClock,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::embedded();
     config.openai_base_url = format!("http://{addr}/v1");
     config.openai_api_key = Some("sk-test".to_owned());
@@ -159,6 +167,7 @@ async fn app_with_providers(addr: SocketAddr, clock: &ManualClock) -> TestApp {
     config.anthropic_api_key = Some("ak-test".to_owned());
     config.anthropic_model = "claude-test".to_owned();
     config.llm_timeout_secs = 5;
+    configure(&mut config);
     let repo: Arc<dyn infra_mind::repo::Repository> = Arc::new(MemoryRepository::new());
     let mut parts = Parts::new(Arc::clone(&repo));
     parts.clock = Some(Arc::new(clock.clone()));
@@ -298,4 +307,32 @@ async fn a_malformed_answer_is_a_failed_call_not_a_panic() {
         sources.iter().all(|s| s == "anthropic"),
         "nothing stored from the bad answers: {sources:?}"
     );
+}
+
+/// `LLM_BREAKERS=false`, the comparison the load harness makes: a failing provider is tried on
+/// every call, however often it failed, and the next one answers; no breaker is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_breakers_a_failing_provider_is_tried_every_time() {
+    let (fake, addr) = fake_providers().await;
+    let clock = ManualClock::new();
+    let app = app_with_providers_and(addr, &clock, |c| c.llm_breakers = false).await;
+    let (_, token) = app.user("yuri").await;
+    let id = app.assessment(&token, "No breakers").await;
+    let path = format!("/api/assessments/{id}/recommendations/generate");
+    fake.openai_mode.store(FAILING, Ordering::SeqCst);
+    for _ in 0..8 {
+        let answer = app.post(&path, Some(&token), &json!({})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.body["provider"], "anthropic");
+    }
+    assert_eq!(
+        fake.openai_calls.load(Ordering::SeqCst),
+        8,
+        "no breaker: OpenAI is called every time"
+    );
+    let breakers = app
+        .get("/admin/breakers", Some(&app.admin_token))
+        .await
+        .body;
+    assert_eq!(breakers["breakers"], json!([]), "{breakers}");
 }
