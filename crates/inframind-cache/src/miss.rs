@@ -317,6 +317,11 @@ async fn began_under_current_generations(
     scope: Option<&Scope>,
     cached: &Cached,
 ) -> bool {
+    if cached.envelope.generations.is_empty() {
+        // The leader could not read generations (the store failed or timed out): its answer
+        // is shared as before, so a struggling store still coalesces a stampede.
+        return true;
+    }
     let current = match seen {
         Some(seen) => Some(seen.to_vec()),
         None => current_generations(config, shared, derived, scope).await,

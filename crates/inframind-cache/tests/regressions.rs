@@ -597,3 +597,40 @@ async fn a_read_after_an_invalidation_never_joins_a_fill_that_began_before_it() 
         assert_eq!(origin.calls(), 2);
     }
 }
+
+/// A stampede on a cold key still makes one origin call on every store, with path scopes on
+/// (the default): waiters whose lookup came before the leader created the scope are not
+/// mistaken for readers after a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_stampede_calls_the_origin_once_on_every_store() {
+    #[allow(unused_mut)]
+    let mut handles = handles().await;
+    #[cfg(feature = "redis")]
+    {
+        let redis = inframind_test_support::redis();
+        let store = inframind_cache::RedisStore::builder(redis.url())
+            .key_prefix(redis.prefix())
+            .hot_tier(1 << 20)
+            .connect()
+            .await
+            .unwrap();
+        handles.push(CacheHandle::new(store));
+    }
+    for handle in handles {
+        let origin = Origin::new(|_, n| {
+            Reply::ok(format!("{{\"call\":{n}}}")).delay(Duration::from_millis(200))
+        });
+        let layer = handle.layer().prefix("stampede").build().unwrap();
+        let svc = service(&layer, &origin);
+        let tasks: Vec<_> = (0..300)
+            .map(|_| {
+                let svc = svc.clone();
+                tokio::spawn(async move { send(&svc, get("/cold")).await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().status, StatusCode::OK);
+        }
+        assert_eq!(origin.calls(), 1, "{handle:?}");
+    }
+}
