@@ -28,6 +28,63 @@ pub(crate) enum Fetched<B: Body> {
     PassThrough(Response<CacheBody<B>>),
 }
 
+/// Buffers a body the cache may keep, up to `max_body` bytes (trailers are not kept). A larger
+/// (declared or actual) or failing one comes back to be passed through, with what was read so
+/// far replayed first.
+pub(crate) async fn buffer_body<B: Body>(
+    max_body: usize,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Bytes, CacheBody<B>> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let max = max_body as u64;
+    if declared.is_some_and(|len| len > max) || body.size_hint().lower() > max {
+        return Err(CacheBody::inner(body));
+    }
+    let mut body = Box::pin(body);
+    let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
+    let mut size = 0usize;
+    loop {
+        match std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            None => break,
+            Some(Ok(frame)) => {
+                let frame = frame.map_data(|mut d| d.copy_to_bytes(d.remaining()));
+                let keep = match frame.data_ref() {
+                    Some(data) => {
+                        size += data.len();
+                        size <= max_body
+                    }
+                    // Trailers are not cached.
+                    None => false,
+                };
+                frames.push_back(frame);
+                if !keep {
+                    return Err(CacheBody::replay(frames, None, Some(body)));
+                }
+            }
+            Some(Err(error)) => return Err(CacheBody::replay(frames, Some(error), None)),
+        }
+    }
+    Ok(match frames.len() {
+        0 => Bytes::new(),
+        1 => frames
+            .pop_front()
+            .and_then(|f| f.into_data().ok())
+            .unwrap_or_default(),
+        _ => {
+            let mut all = BytesMut::with_capacity(size);
+            for frame in frames {
+                if let Some(data) = frame.data_ref() {
+                    all.extend_from_slice(data);
+                }
+            }
+            all.freeze()
+        }
+    })
+}
+
 /// Buffers a response the cache may keep (up to the maximum body) and builds its entry.
 pub(crate) async fn fetch<B>(
     config: &Config,
@@ -45,63 +102,9 @@ where
     ) {
         return Fetched::PassThrough(Response::from_parts(parts, CacheBody::inner(body)));
     }
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let max = config.max_body as u64;
-    if declared.is_some_and(|len| len > max) || body.size_hint().lower() > max {
-        return Fetched::PassThrough(Response::from_parts(parts, CacheBody::inner(body)));
-    }
-
-    let mut body = Box::pin(body);
-    let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
-    let mut size = 0usize;
-    loop {
-        match std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            None => break,
-            Some(Ok(frame)) => {
-                let frame = frame.map_data(|mut d| d.copy_to_bytes(d.remaining()));
-                let keep = match frame.data_ref() {
-                    Some(data) => {
-                        size += data.len();
-                        size <= config.max_body
-                    }
-                    // Trailers are not cached.
-                    None => false,
-                };
-                frames.push_back(frame);
-                if !keep {
-                    return Fetched::PassThrough(Response::from_parts(
-                        parts,
-                        CacheBody::replay(frames, None, Some(body)),
-                    ));
-                }
-            }
-            Some(Err(error)) => {
-                return Fetched::PassThrough(Response::from_parts(
-                    parts,
-                    CacheBody::replay(frames, Some(error), None),
-                ));
-            }
-        }
-    }
-
-    let plain = match frames.len() {
-        0 => Bytes::new(),
-        1 => frames
-            .pop_front()
-            .and_then(|f| f.into_data().ok())
-            .unwrap_or_default(),
-        _ => {
-            let mut all = BytesMut::with_capacity(size);
-            for frame in frames {
-                if let Some(data) = frame.data_ref() {
-                    all.extend_from_slice(data);
-                }
-            }
-            all.freeze()
-        }
+    let plain = match buffer_body(config.max_body, &parts.headers, body).await {
+        Ok(plain) => plain,
+        Err(body) => return Fetched::PassThrough(Response::from_parts(parts, body)),
     };
 
     let mut headers = HeaderMap::with_capacity(parts.headers.len());

@@ -1,15 +1,12 @@
 //! The origin-driven mode's entries: reading the variant a request selects, writing an entry
 //! under current generations, buffering a body to keep, and refreshing an entry from a `304`.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http_body::{Body, Frame};
 
-use crate::body::CacheBody;
 use crate::config::Config;
 use crate::envelope::{Envelope, etag_of};
 use crate::handle::{Counters, Shared};
@@ -230,50 +227,4 @@ pub(super) async fn store(config: &Config, shared: &Shared, entry: &Stored, scop
             false
         }
     }
-}
-
-/// Buffers a body the cache may keep, up to the layer's largest; a larger (or failing) one
-/// comes back to be passed through, with what was read so far replayed first.
-pub(super) async fn buffer<B: Body>(
-    config: &Config,
-    headers: &HeaderMap,
-    body: B,
-) -> Result<Bytes, CacheBody<B>> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let max = config.max_body as u64;
-    if declared.is_some_and(|len| len > max) || body.size_hint().lower() > max {
-        return Err(CacheBody::inner(body));
-    }
-    let mut body = Box::pin(body);
-    let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
-    let mut size = 0usize;
-    loop {
-        match std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            None => break,
-            Some(Ok(frame)) => {
-                let frame = frame.map_data(|mut d| d.copy_to_bytes(d.remaining()));
-                let keep = match frame.data_ref() {
-                    Some(data) => {
-                        size += data.len();
-                        size <= config.max_body
-                    }
-                    None => false,
-                };
-                frames.push_back(frame);
-                if !keep {
-                    return Err(CacheBody::replay(frames, None, Some(body)));
-                }
-            }
-            Some(Err(error)) => return Err(CacheBody::replay(frames, Some(error), None)),
-        }
-    }
-    let mut all = BytesMut::with_capacity(size);
-    for frame in frames {
-        if let Some(data) = frame.data_ref() {
-            all.extend_from_slice(data);
-        }
-    }
-    Ok(all.freeze())
 }

@@ -19,6 +19,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::CacheBody;
+use crate::buffer::buffer_body;
 use crate::config::Config;
 use crate::envelope::{Envelope, etag_of};
 use crate::handle::{CacheHandle, Counters};
@@ -28,8 +29,7 @@ use crate::miss::lookup_namespaces;
 use crate::store::now_ms;
 
 use entries::{
-    Stored, VARIANT, buffer, hex_value, lookup, refreshed, stale_if_error, store, variant_key,
-    windows,
+    Stored, VARIANT, hex_value, lookup, refreshed, stale_if_error, store, variant_key, windows,
 };
 use respond::{Conditional, label, serve, serve_stale_as, status_value};
 use rules::{RequestDirectives, ResponseDirectives};
@@ -319,7 +319,7 @@ where
         ));
     }
     let (parts, body) = response.into_parts();
-    let plain = match buffer(&config, &parts.headers, body).await {
+    let plain = match buffer_body(config.max_body, &parts.headers, body).await {
         Ok(plain) => plain,
         Err(body) => {
             let response = Response::from_parts(parts, body);
