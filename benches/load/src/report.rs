@@ -402,32 +402,17 @@ pub(crate) fn latency_plot(
             )])
             .map_err(plot_error)?;
     }
-    chart
-        .draw_series([Rectangle::new(
-            [(low, 0.0), (low, 0.0)],
-            RGBColor(40, 110, 200).filled(),
-        )])
-        .map_err(plot_error)?
-        .label("p50")
-        .legend(|(x, y)| {
-            Rectangle::new(
-                [(x, y - 5), (x + 10, y + 5)],
-                RGBColor(40, 110, 200).filled(),
-            )
-        });
-    chart
-        .draw_series([Rectangle::new(
-            [(low, 0.0), (low, 0.0)],
-            RGBColor(230, 120, 40).filled(),
-        )])
-        .map_err(plot_error)?
-        .label("p99")
-        .legend(|(x, y)| {
-            Rectangle::new(
-                [(x, y - 5), (x + 10, y + 5)],
-                RGBColor(230, 120, 40).filled(),
-            )
-        });
+    // Legend entries: an empty bar of each colour, labelled.
+    for (label, colour) in [
+        ("p50", RGBColor(40, 110, 200)),
+        ("p99", RGBColor(230, 120, 40)),
+    ] {
+        chart
+            .draw_series([Rectangle::new([(low, 0.0), (low, 0.0)], colour.filled())])
+            .map_err(plot_error)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

@@ -205,27 +205,18 @@ impl MongoRepository {
             ])
             .await
             .map_err(map_err)?;
-        self.assessments
-            .create_indexes([
-                index(doc! { "user_id": 1 }),
-                index(doc! { "created_at": -1 }),
-            ])
-            .await
-            .map_err(map_err)?;
-        self.recommendations
-            .create_indexes([
-                index(doc! { "assessment_id": 1 }),
-                index(doc! { "created_at": -1 }),
-            ])
-            .await
-            .map_err(map_err)?;
-        self.reports
-            .create_indexes([
-                index(doc! { "assessment_id": 1 }),
-                index(doc! { "created_at": -1 }),
-            ])
-            .await
-            .map_err(map_err)?;
+        // Each child collection: its owner key, and the newest-first sort.
+        for (collection, owner) in [
+            ("assessments", "user_id"),
+            ("recommendations", "assessment_id"),
+            ("reports", "assessment_id"),
+        ] {
+            self.db
+                .collection::<Document>(collection)
+                .create_indexes([index(doc! { owner: 1 }), index(doc! { "created_at": -1 })])
+                .await
+                .map_err(map_err)?;
+        }
         Ok(())
     }
 
