@@ -169,8 +169,8 @@ async def health():
 @cache(expire=300)
 async def list_assessments(limit: int = 100, include: Optional[str] = None,
                            loading: str = "batched", n: Optional[str] = None):
-    if not 1 <= limit <= 1000:
-        raise HTTPException(422, "limit must be an integer from 1 to 1000")
+    if not 1 <= limit <= 10000:
+        raise HTTPException(422, "limit must be an integer from 1 to 10000")
     wanted = includes(include)
     assessments = [a async for a in db.assessments.find().sort(NEWEST_FIRST).limit(limit)]
     if not wanted:

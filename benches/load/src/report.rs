@@ -156,6 +156,53 @@ fn table(out: &mut String, rows: &[Row], reference: Option<&str>) {
     out.push('\n');
 }
 
+/// Scenario 6 per size: each target's req/s against its ceiling's, and p99s, so growth with
+/// the body alone shows as flat ratios.
+fn scaling_summary(out: &mut String, cases: &[Case]) {
+    let rows = rows(cases, "scaling", None);
+    let find = |name: String| rows.iter().find(|r| r.target == name);
+    let mut sizes: Vec<usize> = rows
+        .iter()
+        .filter_map(|r| r.target.strip_prefix("ceiling: memory, "))
+        .filter_map(|size| size.parse().ok())
+        .collect();
+    sizes.sort_unstable();
+    if sizes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## 6b. Scaling per size: req/s against the ceilings (medians)\n\n\
+         | assessments | in-process hit x memory ceiling | Redis hit x Redis GET ceiling | peer x Redis GET ceiling | p99 ms: ceiling / in-process / Redis / peer |\n\
+         |---:|---:|---:|---:|---|"
+    );
+    for size in sizes {
+        let get = |target: &str| find(format!("{target}, {size}"));
+        let ratio = |target: &str, reference: &str| match (get(target), get(reference)) {
+            (Some(t), Some(r)) => format!("{:.2}", t.rps / r.rps),
+            _ => "-".to_owned(),
+        };
+        let p99s = [
+            "ceiling: memory",
+            "ours: in-process hit",
+            "ours: Redis hit",
+            "peer: Redis hit",
+        ]
+        .iter()
+        .map(|t| get(t).map_or("-".to_owned(), |r| format!("{:.2}", r.p99)))
+        .collect::<Vec<_>>()
+        .join(" / ");
+        let _ = writeln!(
+            out,
+            "| {size} | {} | {} | {} | {p99s} |",
+            ratio("ours: in-process hit", "ceiling: memory"),
+            ratio("ours: Redis hit", "ceiling: Redis GET"),
+            ratio("peer: Redis hit", "ceiling: Redis GET"),
+        );
+    }
+    out.push('\n');
+}
+
 /// The Markdown summary.
 pub(crate) fn markdown(results: &Results, command: &str) -> String {
     let mut out = String::new();
@@ -223,6 +270,7 @@ pub(crate) fn markdown(results: &Results, command: &str) -> String {
         let _ = writeln!(out, "## {title}\n");
         table(&mut out, &rows, reference);
     }
+    scaling_summary(&mut out, &results.cases);
     if !results.queries.is_empty() {
         let _ = writeln!(
             out,

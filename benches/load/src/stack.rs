@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use inframind_test_support::{MongoServer, RedisServer};
 use tokio::process::Command;
 
-use crate::scenarios::{Results, Settings, say};
+use crate::scenarios::{Results, say};
 use crate::services::{self, HarnessError, Logs, Process, QueryCounter, free_port, get_ok};
 
 /// Where the binaries are.
@@ -64,12 +64,42 @@ pub(crate) fn ours(
     command
 }
 
+/// Starts a `ceiling` (as process `name`) serving, under each body name, the body `source`
+/// answers at its path; returns it with each body's size.
+pub(crate) async fn start_ceiling(
+    name: &str,
+    bins: &Binaries,
+    redis_url: &str,
+    bodies: &[(String, String)],
+    source: &Process,
+    scratch: &std::path::Path,
+    logs: &Logs,
+) -> Result<(Process, Vec<(String, usize)>), HarnessError> {
+    std::fs::create_dir_all(scratch)?;
+    let mut sizes = Vec::new();
+    let mut ceiling = Command::new(&bins.harness);
+    ceiling.arg("ceiling").arg("--redis-url").arg(redis_url);
+    for (body, path) in bodies {
+        let answer = get_ok(source, path).await?;
+        let file = scratch.join(format!("{body}.json"));
+        std::fs::write(&file, &answer.body)?;
+        sizes.push((body.clone(), answer.body.len()));
+        ceiling
+            .arg("--body")
+            .arg(format!("{body}={}", file.display()));
+    }
+    let port = free_port()?;
+    ceiling.arg("--bind").arg(format!("127.0.0.1:{port}"));
+    let first = bodies.first().map_or("list", |(body, _)| body.as_str());
+    let process = services::start(name, ceiling, port, &format!("/bare/{first}"), logs).await?;
+    Ok((process, sizes))
+}
+
 pub(crate) async fn start_stack(
     redis: RedisServer,
     mongo: MongoServer,
     bins: &Binaries,
     logs: &Logs,
-    settings: &Settings,
     scratch: &std::path::Path,
     results: &mut Results,
 ) -> Result<Stack, HarnessError> {
@@ -108,26 +138,20 @@ pub(crate) async fn start_stack(
         .env("REDIS_URL", &redis_url);
     let peer = services::start("peer", command, port, "/health", logs).await?;
 
-    // The ceilings serve the very bytes our list answers with.
-    std::fs::create_dir_all(scratch)?;
-    let mut bodies = vec![("list".to_owned(), "/api/assessments".to_owned())];
-    for size in &settings.sizes {
-        bodies.push((format!("s{size}"), format!("/api/assessments?limit={size}")));
-    }
-    let mut ceiling = Command::new(&bins.harness);
-    ceiling.arg("ceiling").arg("--redis-url").arg(&redis_url);
-    for (name, path) in &bodies {
-        let answer = get_ok(&ours_memory, path).await?;
-        let file = scratch.join(format!("{name}.json"));
-        std::fs::write(&file, &answer.body)?;
-        results.bodies.push((name.clone(), answer.body.len()));
-        ceiling
-            .arg("--body")
-            .arg(format!("{name}={}", file.display()));
-    }
-    let port = free_port()?;
-    ceiling.arg("--bind").arg(format!("127.0.0.1:{port}"));
-    let ceiling = services::start("ceiling", ceiling, port, "/bare/list", logs).await?;
+    // The ceiling serves the very bytes our list answers with (the scaling scenario starts
+    // its own, for its sizes).
+    let list = [("list".to_owned(), "/api/assessments".to_owned())];
+    let (ceiling, sizes) = start_ceiling(
+        "ceiling",
+        bins,
+        &redis_url,
+        &list,
+        &ours_memory,
+        scratch,
+        logs,
+    )
+    .await?;
+    results.bodies.extend(sizes);
 
     let mut layered = Command::new(&bins.harness);
     layered

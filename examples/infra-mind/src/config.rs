@@ -23,6 +23,20 @@ pub enum RelationLoading {
     NPlusOne,
 }
 
+/// Which finished requests get an `INFO` line (the others are logged at `DEBUG`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLog {
+    /// 4xx and 5xx answers, and requests slower than a second: what an operator acts on.
+    /// Counts and latencies of every request are in `/metrics`.
+    #[default]
+    Errors,
+    /// Every request.
+    All,
+}
+
+const DEFAULT_CACHE_MEMORY_BYTES: u64 = 256 << 20;
+const DEFAULT_CACHE_MAX_BODY_BYTES: u64 = 8 << 20;
+
 /// Everything the server reads at start-up. Each flag also reads the environment variable
 /// named beside it; with nothing set the server runs on embedded defaults.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +57,16 @@ pub struct Config {
     /// checks with Redis that its entry is current). 0, the default, turns it off.
     #[arg(long, env = "CACHE_HOT_TIER_BYTES", default_value_t = 0)]
     pub cache_hot_tier_bytes: u64,
+
+    /// Bytes the in-process cache store holds at most (without `REDIS_URL`). Its largest
+    /// entry is about 1/16 of it, so it must be at least 16 times `CACHE_MAX_BODY_BYTES`.
+    #[arg(long, env = "CACHE_MEMORY_BYTES", default_value_t = DEFAULT_CACHE_MEMORY_BYTES)]
+    pub cache_memory_bytes: u64,
+
+    /// The largest response body the cache stores; a larger one is served uncached. The
+    /// default holds the longest list (`?limit=10000`, about 3 MB).
+    #[arg(long, env = "CACHE_MAX_BODY_BYTES", default_value_t = DEFAULT_CACHE_MAX_BODY_BYTES)]
+    pub cache_max_body_bytes: u64,
 
     /// MongoDB for the data; unset means the in-process store with demo data.
     #[arg(long, env = "MONGODB_URI")]
@@ -112,6 +136,11 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 
+    /// Which finished requests are logged at `INFO`: `errors` (4xx, 5xx, slower than 1 s) or
+    /// `all`. The rest are logged at `DEBUG`.
+    #[arg(long, env = "ACCESS_LOG", value_enum, default_value_t = AccessLog::Errors)]
+    pub access_log: AccessLog,
+
     /// How relations are loaded: `batched`, or `n-plus-one` to measure what batching saves.
     #[arg(long, env = "RELATION_LOADING", value_enum, default_value_t = RelationLoading::Batched)]
     pub relation_loading: RelationLoading,
@@ -125,6 +154,8 @@ impl Config {
             redis_url: None,
             redis_key_prefix: None,
             cache_hot_tier_bytes: 0,
+            cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
+            cache_max_body_bytes: DEFAULT_CACHE_MAX_BODY_BYTES,
             mongodb_uri: None,
             mongodb_db: "infra_mind".to_owned(),
             mongodb_timeout_secs: 2,
@@ -139,6 +170,7 @@ impl Config {
             llm_timeout_secs: 30,
             request_timeout_secs: 15,
             log_format: LogFormat::Pretty,
+            access_log: AccessLog::Errors,
             relation_loading: RelationLoading::Batched,
         }
     }

@@ -151,12 +151,7 @@ impl Server {
         metrics.observe_breakers(llm.registry().clone());
         tracing::info!(providers = ?llm.names(), breakers = config.llm_breakers, "LLM provider chain");
         observe::spawn_business_gauges(Arc::clone(&repo), metrics.clone());
-        let cache = crate::routes::cache::open(
-            config.redis_url.as_deref(),
-            config.redis_key_prefix.as_deref(),
-            config.cache_hot_tier_bytes,
-        )
-        .await?;
+        let cache = crate::routes::cache::open(&config).await?;
         metrics.observe_cache("api", cache.clone());
         let loader_stats = inframind_loader::StatsRegistry::new();
         metrics.observe_loaders(loader_stats.clone());

@@ -1,6 +1,8 @@
 //! Logging: `tracing` as pretty text or JSON lines, with the request id on every line logged
 //! while a request is served (the `request` span opened by `routes::middleware`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -16,7 +18,10 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_span_events(FmtSpan::NONE);
+        .with_span_events(FmtSpan::NONE)
+        // Colours for a terminal only: in a file or a log collector they are noise, and
+        // writing them costs as much as the rest of the access log line.
+        .with_ansi(std::io::stdout().is_terminal());
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder

@@ -19,6 +19,7 @@ use inframind_cache::{
 };
 
 use crate::auth::principal;
+use crate::config::Config;
 use crate::state::AppState;
 
 /// The assessment list.
@@ -36,28 +37,26 @@ const PER_USER_TTL: Duration = Duration::from_secs(60);
 const COMPRESS_ABOVE: usize = 1024;
 const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 
-/// Opens the cache store: Redis when `REDIS_URL` is set (with a hot tier of
-/// `hot_tier_bytes`, 0 for none), else the in-process store.
+/// Opens the cache store: Redis when `REDIS_URL` is set (with its hot tier, when
+/// `CACHE_HOT_TIER_BYTES` is not 0), else the in-process store of `CACHE_MEMORY_BYTES`.
 ///
 /// # Errors
 /// When Redis cannot be reached at start-up.
-pub async fn open(
-    redis_url: Option<&str>,
-    key_prefix: Option<&str>,
-    hot_tier_bytes: u64,
-) -> Result<CacheHandle, CacheError> {
-    match redis_url {
+pub async fn open(config: &Config) -> Result<CacheHandle, CacheError> {
+    match &config.redis_url {
         Some(url) => {
             let mut builder = RedisStore::builder(url)
                 .timeout(Duration::from_millis(500))
-                .hot_tier(hot_tier_bytes);
-            if let Some(prefix) = key_prefix {
+                .hot_tier(config.cache_hot_tier_bytes);
+            if let Some(prefix) = &config.redis_key_prefix {
                 builder = builder.key_prefix(prefix);
             }
             let store = builder.connect().await.map_err(CacheError::from)?;
             Ok(CacheHandle::new(store))
         }
-        None => Ok(CacheHandle::new(MemoryStore::new())),
+        None => Ok(CacheHandle::new(MemoryStore::with_max_bytes(
+            config.cache_memory_bytes,
+        ))),
     }
 }
 
@@ -71,7 +70,13 @@ pub(crate) struct Layers {
 }
 
 impl Layers {
-    pub(crate) fn new(cache: &CacheHandle) -> Result<Self, CacheError> {
+    /// The layers, storing bodies of at most `max_body` bytes.
+    ///
+    /// # Errors
+    /// When `max_body` is 0 or more than the store's largest entry.
+    pub(crate) fn new(cache: &CacheHandle, max_body: u64) -> Result<Self, CacheError> {
+        let max_body = usize::try_from(max_body).unwrap_or(usize::MAX);
+        let catalogue = |cache: &CacheHandle| catalogue(cache).max_body(max_body);
         // zstd above 1 KiB on both stores (the in-process store defaults to uncompressed),
         // so zstd clients get the stored bytes as they are whichever store is configured.
         let shared = |namespace: &str| catalogue(cache).prefix(namespace).build();
@@ -85,6 +90,7 @@ impl Layers {
                 .build()?,
             assessment_user: cache
                 .layer()
+                .max_body(max_body)
                 .ttl(PER_USER_TTL)
                 .prefix(ASSESSMENT_USER)
                 .per_user()

@@ -23,8 +23,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -76,12 +75,13 @@ pub fn router_to(state: AppState, depth: StackDepth) -> Result<Router, CacheErro
             routes
         }
     };
-    let caches = cache::Layers::new(&state.cache)?;
+    let caches = cache::Layers::new(&state.cache, state.config.cache_max_body_bytes)?;
     let attach_loaders =
         axum::middleware::from_fn_with_state(state.clone(), middleware::attach_loaders);
     let resolve_principal =
         axum::middleware::from_fn_with_state(state.clone(), cache::principal_for_cache);
     let timeout = state.config.request_timeout();
+    let access_log = middleware::AccessLogLine(state.config.access_log);
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -102,7 +102,10 @@ pub fn router_to(state: AppState, depth: StackDepth) -> Result<Router, CacheErro
             header::RETRY_AFTER,
             header::ETAG,
             HeaderName::from_static("x-cache"),
-        ]);
+        ])
+        // Every answer is the same for every origin (`*`, fixed lists), so none varies on
+        // the request's CORS headers: no `Vary` for them, and shared caches keep one copy.
+        .vary([]);
     let (api, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(status_page::router())
         .merge(health::router())
@@ -135,35 +138,35 @@ pub fn router_to(state: AppState, depth: StackDepth) -> Result<Router, CacheErro
         // Inside the router so the `endpoint` label is the matched route template.
         router = router.layer(MetricsLayer::axum(&state.metrics));
     }
-    let mut router = router.with_state(state);
-    // Innermost first: each `layer` call wraps the router built so far.
-    if depth >= StackDepth::Limits {
-        router = router.layer(
-            ServiceBuilder::new()
-                .layer(CatchPanicLayer::new())
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    timeout,
-                )),
-        );
-    }
-    if depth >= StackDepth::Errors {
-        router = router.layer(axum::middleware::from_fn(middleware::render_errors));
-    }
-    if depth >= StackDepth::Full {
-        router = router.layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(middleware::request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(cors),
-        );
-    }
+    let router = router.with_state(state);
+    // One `layer` call per depth: each call puts a boxed, cloned-per-request route around
+    // what it wraps, so the server-wide layers go on as one stack (outermost first).
+    let limits = ServiceBuilder::new()
+        .layer(CatchPanicLayer::new())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ));
+    let errors = ServiceBuilder::new()
+        .layer(middleware::RenderErrorsLayer)
+        .layer(limits.clone());
+    let full = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::request_span)
+                .on_response(access_log),
+        )
+        .layer(cors)
+        .layer(errors.clone());
+    let router = match depth {
+        StackDepth::Handlers | StackDepth::Cache | StackDepth::Metrics => router,
+        StackDepth::Limits => router.layer(limits),
+        StackDepth::Errors => router.layer(errors),
+        StackDepth::Full => router.layer(full),
+    };
     Ok(router)
 }
 

@@ -17,6 +17,7 @@ both_backends!(
     zstd_clients_get_zstd_bytes,
     logged_in_readers_share_the_catalogue_entries,
     lists_with_relations_see_every_relation_write,
+    lists_longer_than_a_mebibyte_are_cached,
 );
 
 async fn each_cached_route_misses_then_hits(app: TestApp) {
@@ -417,4 +418,29 @@ async fn lists_with_relations_see_every_relation_write(app: TestApp) {
         let body = app.get(path, Some(&token)).await.body;
         assert_eq!(item(&body)["reports"][0]["id"], report.body["id"], "{path}");
     }
+}
+
+/// The longest lists (`?limit=10000` is about 3 MB) are cached too: the layer's own default
+/// (1 MiB) would pass them through uncached on every request.
+async fn lists_longer_than_a_mebibyte_are_cached(app: TestApp) {
+    let (_, token) = app.user("cache-long").await;
+    let description = "x".repeat(600 * 1024);
+    for title in ["Long one", "Long two"] {
+        let answer = app
+            .post(
+                "/api/assessments",
+                Some(&token),
+                &json!({ "title": title, "cloud_provider": "aws", "description": description }),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
+    let first = app.get("/api/assessments", None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let bytes = first.bytes.len();
+    assert!(bytes > 1024 * 1024, "the list is {bytes} bytes");
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let second = app.get("/api/assessments", None).await;
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(first.bytes, second.bytes);
 }

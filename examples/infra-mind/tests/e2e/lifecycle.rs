@@ -107,24 +107,32 @@ fn the_binary_logs_json_with_request_ids_and_stops_on_sigterm() {
         .unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let status = client
-            .get(format!("http://{address}/admin/status"))
-            .bearer_auth(&admin_token)
-            .header("x-request-id", "log-me-7")
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK);
+        // With the default `ACCESS_LOG=errors`, a quick 200 gets no INFO line; a 404 does.
+        for (path, id, expected) in [
+            ("/admin/status", "quiet-1", StatusCode::OK),
+            ("/no/such/route", "log-me-7", StatusCode::NOT_FOUND),
+        ] {
+            let status = client
+                .get(format!("http://{address}{path}"))
+                .bearer_auth(&admin_token)
+                .header("x-request-id", id)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, expected);
+        }
     });
     let request_line = loop {
         let line = lines.next().expect("more log lines").unwrap();
         let value: serde_json::Value = serde_json::from_str(&line).expect("every line is JSON");
+        assert_ne!(value["span"]["request_id"], "quiet-1", "{line}");
         if value["span"]["request_id"] == "log-me-7" {
             break value;
         }
     };
-    assert_eq!(request_line["span"]["path"], "/admin/status");
+    assert_eq!(request_line["span"]["path"], "/no/such/route");
+    assert_eq!(request_line["status"], 404);
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
