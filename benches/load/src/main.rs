@@ -54,6 +54,10 @@ enum Cmd {
         /// `name: value`, repeatable.
         #[arg(short = 'H', long = "header")]
         headers: Vec<String>,
+        /// Also report this process's CPU time per request (user + system, from
+        /// `/proc/PID/stat`): the server's cost, less sensitive to a shared machine than req/s.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Serves `/bare/{name}` from memory and `/redis/{name}` with one Redis GET.
     Ceiling {
@@ -142,6 +146,7 @@ async fn run(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
             duration,
             rate,
             headers,
+            server_pid,
         } => {
             let target = loadgen::Target::parse(&url)?;
             let mut plan = loadgen::Plan::closed(concurrency, Duration::ZERO);
@@ -157,8 +162,16 @@ async fn run(command: Cmd) -> Result<(), Box<dyn std::error::Error>> {
                     http::HeaderValue::from_str(value.trim())?,
                 ));
             }
+            let cpu_before = server_pid.map(services::cpu_ticks).transpose()?;
             let summary = loadgen::run_on_own_thread(target, plan).await?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            let mut printed = serde_json::to_value(&summary)?;
+            if let (Some(pid), Some(before)) = (server_pid, cpu_before) {
+                let ticks = services::cpu_ticks(pid)?.saturating_sub(before);
+                printed["server_cpu_us_per_request"] = serde_json::json!(
+                    services::ticks_to_us(ticks) / summary.requests.max(1) as f64
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&printed)?);
         }
         Cmd::Ceiling {
             bind,

@@ -286,3 +286,49 @@ impl QueryCounter {
         Ok(query)
     }
 }
+
+/// CPU time (user + system) process `pid` has used, in clock ticks (`/proc/PID/stat`).
+pub(crate) fn cpu_ticks(pid: u32) -> Result<u64, HarnessError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after its `)` are fixed.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    match (field(11), field(12)) {
+        (Some(user), Some(system)) => Ok(user + system),
+        _ => Err(HarnessError::Internal(format!(
+            "cannot read /proc/{pid}/stat"
+        ))),
+    }
+}
+
+/// Clock ticks to microseconds (Linux's `USER_HZ` is 100 on every architecture it runs here).
+pub(crate) fn ticks_to_us(ticks: u64) -> f64 {
+    ticks as f64 * 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_grow_with_work_and_unknown_processes_are_errors() {
+        let pid = std::process::id();
+        let before = cpu_ticks(pid).unwrap();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(100) {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        assert!(
+            cpu_ticks(pid).unwrap() > before,
+            "100 ms of spinning is ticks"
+        );
+        assert!(cpu_ticks(u32::MAX).is_err());
+        assert!((ticks_to_us(3) - 30_000.0).abs() < f64::EPSILON);
+    }
+}
