@@ -5,6 +5,7 @@ mod assessments;
 mod batching;
 mod caching;
 mod common;
+mod cors;
 mod dashboard;
 mod deploy;
 mod errors;
