@@ -229,7 +229,11 @@ impl Repository for MemoryRepository {
         Ok(found)
     }
 
-    async fn assessments_by_user(&self, user_id: &str) -> Result<Vec<Assessment>, RepoError> {
+    async fn assessments_by_user(
+        &self,
+        user_id: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<Assessment>, RepoError> {
         parse_id(user_id)?;
         let mut mine: Vec<Assessment> = self
             .data
@@ -240,7 +244,7 @@ impl Repository for MemoryRepository {
             .cloned()
             .collect();
         newest_first(&mut mine, |a| (a.created_at, &a.id));
-        Ok(mine)
+        Ok(take(mine, limit))
     }
 
     async fn update_assessment(

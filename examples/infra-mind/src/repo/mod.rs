@@ -108,8 +108,12 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
     async fn get_assessment(&self, id: &str) -> Result<Option<Assessment>, RepoError>;
     /// The assessments with these ids, in one query.
     async fn assessments_by_ids(&self, ids: &[String]) -> Result<Vec<Assessment>, RepoError>;
-    /// One user's assessments, newest first.
-    async fn assessments_by_user(&self, user_id: &str) -> Result<Vec<Assessment>, RepoError>;
+    /// One user's assessments, newest first, at most `limit` when given.
+    async fn assessments_by_user(
+        &self,
+        user_id: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<Assessment>, RepoError>;
     /// Applies the fields present in `update`; `None` when the assessment does not exist.
     async fn update_assessment(
         &self,

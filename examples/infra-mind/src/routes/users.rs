@@ -153,6 +153,7 @@ async fn show(
     summary = "A user's assessments (the owner or the admin; cached 60 s per reader)",
     params(
         ("user_id" = String, Path, description = "ObjectId hex"),
+        ("limit" = Option<u64>, Query, description = "Page size, 1 to 10000 (default 100)"),
         ("include" = Option<String>, Query, description = "Relations of each item: a comma-separated subset of user, recommendations, reports (one query per relation)")
     ),
     responses((status = 200, description = "OK"), (status = 400, description = "Malformed JSON or invalid id"), (status = 401, description = "Missing or unknown token"), (status = 403, description = "Forbidden"), (status = 404, description = "Not found"), (status = 422, description = "Invalid field (named in error.field)"))
@@ -166,12 +167,15 @@ async fn assessments(
     RawQuery(query): RawQuery,
 ) -> Result<Json<AssessmentList>, ApiError> {
     parse_id(&user_id)?;
-    let ListQuery { include, .. } = ListQuery::parse(query.as_deref())?;
+    let ListQuery { limit, include } = ListQuery::parse(query.as_deref())?;
     caller.require_access(&user_id, "list")?;
     if caller.is_admin() && loaders.user(&user_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no user {user_id}")));
     }
-    let assessments = state.repo.assessments_by_user(&user_id).await?;
+    let assessments = state
+        .repo
+        .assessments_by_user(&user_id, Some(limit))
+        .await?;
     Ok(Json(
         AssessmentList::load(&state, assessments, include).await?,
     ))

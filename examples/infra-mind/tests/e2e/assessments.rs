@@ -13,6 +13,7 @@ both_backends!(
     ids_are_checked_before_lookups,
     full_gathers_the_user_recommendations_and_reports,
     a_users_listing_is_for_the_owner_or_an_admin,
+    a_users_listing_is_newest_first_and_limited,
     the_admin_may_change_anything_but_owns_nothing,
     deleting_an_assessment_removes_its_recommendations,
 );
@@ -274,6 +275,34 @@ async fn a_users_listing_is_for_the_owner_or_an_admin(app: TestApp) {
         .get(&format!("/api/users/{hal_id}/assessments"), Some(&hal))
         .await;
     assert_eq!(hal_own.body.as_array().unwrap().len(), 1);
+}
+
+async fn a_users_listing_is_newest_first_and_limited(app: TestApp) {
+    let (id, token) = app.user("jo").await;
+    let mut created = Vec::new();
+    for title in ["first", "second", "third"] {
+        created.push(app.assessment(&token, title).await);
+    }
+    let path = format!("/api/users/{id}/assessments");
+    let ids = |answer: &crate::common::Answer| -> Vec<String> {
+        answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let two = app.get(&format!("{path}?limit=2"), Some(&token)).await;
+    assert_eq!(two.status, StatusCode::OK);
+    assert_eq!(ids(&two), [created[2].clone(), created[1].clone()]);
+    let all = app.get(&path, Some(&token)).await;
+    assert_eq!(ids(&all).len(), 3);
+    for bad in ["0", "10001", "two"] {
+        let answer = app.get(&format!("{path}?limit={bad}"), Some(&token)).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(answer.body["error"]["field"], "limit", "{bad}");
+    }
 }
 
 async fn the_admin_may_change_anything_but_owns_nothing(app: TestApp) {

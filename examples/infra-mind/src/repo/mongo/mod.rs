@@ -347,9 +347,13 @@ impl Repository for MongoRepository {
         }
     }
 
-    async fn assessments_by_user(&self, user_id: &str) -> Result<Vec<Assessment>, RepoError> {
+    async fn assessments_by_user(
+        &self,
+        user_id: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<Assessment>, RepoError> {
         let user_id = parse_id(user_id)?;
-        newest(self.assessments.find(doc! { "user_id": user_id }), None).await
+        newest(self.assessments.find(doc! { "user_id": user_id }), limit).await
     }
 
     async fn update_assessment(
