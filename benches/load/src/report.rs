@@ -156,6 +156,16 @@ fn table(out: &mut String, rows: &[Row], reference: Option<&str>) {
     out.push('\n');
 }
 
+/// Answers by `X-Cache` value, as `HIT 498, MISS 2`.
+fn x_cache(summary: &crate::loadgen::Summary) -> String {
+    summary
+        .x_cache
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Scenario 6 per size: each target's req/s against its ceiling's, and p99s, so growth with
 /// the body alone shows as flat ratios.
 fn scaling_summary(out: &mut String, cases: &[Case]) {
@@ -296,13 +306,7 @@ pub(crate) fn markdown(results: &Results, command: &str) -> String {
             "| target | requests | database queries (= handler calls) | X-Cache | p50 ms | p99 ms | max ms | errors |\n|---|---:|---:|---|---:|---:|---:|---:|"
         );
         for s in &results.stampede {
-            let x_cache = s
-                .summary
-                .x_cache
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let x_cache = x_cache(&s.summary);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {x_cache} | {:.1} | {:.1} | {:.1} | {} |",
@@ -357,12 +361,7 @@ pub(crate) fn markdown(results: &Results, command: &str) -> String {
                 .iter()
                 .zip(&o.summary.phases)
             {
-                let x_cache = s
-                    .x_cache
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let x_cache = x_cache(s);
                 let _ = writeln!(
                     out,
                     "| {} | {:.0}/s | {phase} | {} | {:.4} | {:.2} | {:.2} | {:.2} | {x_cache} |",
