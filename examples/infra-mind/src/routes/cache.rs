@@ -76,15 +76,14 @@ impl Layers {
     /// When `max_body` is 0 or more than the store's largest entry.
     pub(crate) fn new(cache: &CacheHandle, max_body: u64) -> Result<Self, CacheError> {
         let max_body = usize::try_from(max_body).unwrap_or(usize::MAX);
-        let catalogue = |cache: &CacheHandle| catalogue(cache).max_body(max_body);
         // zstd above 1 KiB on both stores (the in-process store defaults to uncompressed),
         // so zstd clients get the stored bytes as they are whichever store is configured.
-        let shared = |namespace: &str| catalogue(cache).prefix(namespace).build();
+        let shared = |namespace: &str| catalogue(cache, max_body).prefix(namespace).build();
         Ok(Self {
             assessment_list: shared(ASSESSMENT_LIST)?,
             // One layer on both item routes: each assessment under its own namespace, so a
             // write to one leaves the others cached.
-            assessment_item: catalogue(cache)
+            assessment_item: catalogue(cache, max_body)
                 .prefix_from_path("/api/assessments/{id}", "assessments:{id}")
                 .prefix_from_path("/api/assessments/{id}/full", "assessments:{id}")
                 .build()?,
@@ -101,9 +100,10 @@ impl Layers {
 }
 
 /// The settings every catalogue layer shares.
-fn catalogue(cache: &CacheHandle) -> CacheLayerBuilder {
+fn catalogue(cache: &CacheHandle, max_body: usize) -> CacheLayerBuilder {
     cache
                 .layer()
+                .max_body(max_body)
                 .ttl(CATALOGUE_TTL)
                 .compress_above(COMPRESS_ABOVE)
                 // The catalogue is the same for every reader: a frontend sends its token on
